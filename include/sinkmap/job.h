@@ -1,0 +1,107 @@
+/* sinkmap/job.h: a seasonal job as read from its INI file.
+ * The job names the parcels and their field mapping, each season's rasters with band roles,
+ * drone rasters, the classifier and the carbon settings. Paths are resolved against the
+ * job file's folder. examples/nanchong-demo/job.ini documents every key. */
+#ifndef SINKMAP_JOB_H
+#define SINKMAP_JOB_H
+
+#include <stddef.h>
+
+#include "sinkmap/context.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Parcel fields a job may map (field.<key> = NAME in [parcels]). */
+typedef enum sm_field_role {
+    SM_FIELD_ID = 0,
+    SM_FIELD_COUNTY,
+    SM_FIELD_TOWNSHIP,
+    SM_FIELD_VILLAGE,
+    SM_FIELD_COMPARTMENT,
+    SM_FIELD_SUBCOMPARTMENT,
+    SM_FIELD_LAND_CLASS,
+    SM_FIELD_SPECIES,
+    SM_FIELD_ORIGIN,
+    SM_FIELD_AGE,
+    SM_FIELD_VOLUME,
+    SM_FIELD_AREA,
+    SM_FIELD_SURVEY_YEAR,
+    SM_FIELD_COUNT
+} sm_field_role;
+
+/* The key of a role in the job file ("county", "township", ...). */
+const char *sm_field_role_key(sm_field_role role);
+
+#define SM_JOB_MAX_FILES 8
+#define SM_JOB_MAX_ROLES 16
+#define SM_JOB_MAX_MASK 32
+
+typedef struct sm_job_file {
+    char *tag;                     /* the suffix in raster.<tag> */
+    char *path;                    /* resolved path */
+    char *roles[SM_JOB_MAX_ROLES]; /* role of band i+1 ("blue", ...; "-" to skip) */
+    size_t nroles;
+} sm_job_file;
+
+typedef struct sm_job_scene {
+    char *id;   /* [scene.<id>] */
+    char *date; /* YYYY-MM-DD */
+    sm_job_file files[SM_JOB_MAX_FILES];
+    size_t nfiles;
+    char *mask; /* class-coded mask raster, or NULL */
+    int mask_values[SM_JOB_MAX_MASK];
+    size_t nmask_values;
+    int scale_auto, offset_auto; /* 1: from the file's metadata */
+    double scale, offset;        /* reflectance = (DN + offset) * scale */
+} sm_job_scene;
+
+typedef struct sm_job_drone {
+    char *id;
+    char *date;
+    char *chm; /* canopy height model, metres */
+    double canopy_height; /* cells at least this tall count as canopy */
+} sm_job_drone;
+
+typedef struct sm_job {
+    char *path;   /* the job file */
+    char *dir;    /* its folder */
+    char *name;
+    char *output; /* resolved output folder */
+    int threads;  /* 0: all cores */
+
+    char *parcels_path;
+    char *encoding; /* NULL or "" = from .cpg / driver default */
+    char *fields[SM_FIELD_COUNT];
+    double default_survey_year; /* [parcels] survey_year, used when no field is mapped */
+
+    sm_job_scene *scenes;
+    size_t nscenes;
+    sm_job_drone *drones;
+    size_t ndrones;
+
+    char *classifier; /* "rules" */
+
+    char *data_dir;       /* parameter tables; NULL = the built-in data folder */
+    char *sink_from, *sink_to; /* scene ids */
+    double loss_threshold;     /* drop in forest fraction that counts as loss */
+} sm_job;
+
+/* Reads and validates the syntax of a job file. Errors (SM_ERR_INPUT) name the file and the
+ * line: unknown sections or keys, malformed values, a missing required key, duplicate scene
+ * ids. Files are not opened here (see sm_plan in pipeline.h). Caller frees *out with
+ * sm_job_destroy(). */
+sm_status sm_job_load(sm_job **out, sm_context *ctx, const char *path);
+void sm_job_destroy(sm_job *job);
+
+/* The scene with this id, or NULL. */
+const sm_job_scene *sm_job_find_scene(const sm_job *job, const char *id);
+
+/* The data folder: job's data_dir, else $SINKMAP_DATA, else the built-in one. */
+const char *sm_job_data_dir(const sm_job *job);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,579 @@
+/* parcels.c: reads inventory parcels from OGR, repairs them with GEOS, projects them with PROJ.
+ * Coordinates are kept flat (one array of x,y, rings and parts as offsets) so that a million
+ * parcels cost tens of bytes each beyond their vertices, and projecting to another CRS is one
+ * bulk transformation. Attributes the job maps are read once, as UTF-8. */
+#include "sinkmap/parcels.h"
+
+#include <cpl_conv.h>
+#include <cpl_error.h>
+#include <cpl_string.h>
+#include <gdal.h>
+#include <geos_c.h>
+#include <math.h>
+#include <ogr_api.h>
+#include <ogr_srs_api.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+#include "sinkmap/raster.h"
+
+typedef struct ring_ref {
+    size_t pt0, npts;
+} ring_ref;
+typedef struct part_ref {
+    size_t ring0, nrings;
+} part_ref;
+
+struct sm_parcel_geoms {
+    size_t n;
+    double *xy;
+    size_t npts, cap_pts;
+    ring_ref *rref;
+    size_t nrings, cap_rings;
+    part_ref *pref;
+    size_t nparts, cap_parts;
+    size_t *part0;   /* per parcel */
+    size_t *nparts_of;
+    double *bbox;    /* 4 per parcel, NAN when empty */
+    sm_ring *rings;  /* built by finalize */
+    sm_polygon *parts;
+};
+
+struct sm_parcels {
+    char *path;
+    char *layer_name;
+    char *encoding;
+    char *wkt;
+    size_t n;
+    int64_t *fid;
+    char **str; /* n * SM_FIELD_COUNT, NULL when unmapped */
+    double *area;
+    char **repair;
+    size_t nrepaired;
+    sm_parcel_geoms *src;
+};
+
+static const char *gdal_msg(void)
+{
+    const char *m = CPLGetLastErrorMsg();
+    return (m && m[0]) ? m : "unknown error";
+}
+
+static int geoms_reserve(sm_parcel_geoms *g, size_t pts, size_t rings, size_t parts)
+{
+    if (g->npts + pts > g->cap_pts) {
+        size_t cap = g->cap_pts ? g->cap_pts : 1024;
+        while (cap < g->npts + pts)
+            cap *= 2;
+        double *p = realloc(g->xy, cap * 2 * sizeof *p);
+        if (!p)
+            return -1;
+        g->xy = p;
+        g->cap_pts = cap;
+    }
+    if (g->nrings + rings > g->cap_rings) {
+        size_t cap = g->cap_rings ? g->cap_rings : 256;
+        while (cap < g->nrings + rings)
+            cap *= 2;
+        ring_ref *p = realloc(g->rref, cap * sizeof *p);
+        if (!p)
+            return -1;
+        g->rref = p;
+        g->cap_rings = cap;
+    }
+    if (g->nparts + parts > g->cap_parts) {
+        size_t cap = g->cap_parts ? g->cap_parts : 256;
+        while (cap < g->nparts + parts)
+            cap *= 2;
+        part_ref *p = realloc(g->pref, cap * sizeof *p);
+        if (!p)
+            return -1;
+        g->pref = p;
+        g->cap_parts = cap;
+    }
+    return 0;
+}
+
+/* Appends the polygonal parts of a valid GEOS geometry (polygons, multipolygons, and the
+ * polygons inside a collection) as parcel `i`'s parts. */
+static int append_geos(sm_parcel_geoms *g, GEOSContextHandle_t h, const GEOSGeometry *geom)
+{
+    int type = GEOSGeomTypeId_r(h, geom);
+    if (type == GEOS_MULTIPOLYGON || type == GEOS_GEOMETRYCOLLECTION) {
+        int n = GEOSGetNumGeometries_r(h, geom);
+        for (int k = 0; k < n; k++)
+            if (append_geos(g, h, GEOSGetGeometryN_r(h, geom, k)))
+                return -1;
+        return 0;
+    }
+    if (type != GEOS_POLYGON || GEOSisEmpty_r(h, geom))
+        return 0;
+    int nholes = GEOSGetNumInteriorRings_r(h, geom);
+    if (geoms_reserve(g, 0, (size_t)nholes + 1, 1))
+        return -1;
+    part_ref *pr = &g->pref[g->nparts++];
+    pr->ring0 = g->nrings;
+    pr->nrings = 0;
+    for (int r = -1; r < nholes; r++) {
+        const GEOSGeometry *ring = r < 0 ? GEOSGetExteriorRing_r(h, geom) : GEOSGetInteriorRingN_r(h, geom, r);
+        const GEOSCoordSequence *cs = GEOSGeom_getCoordSeq_r(h, ring);
+        unsigned int npts = 0;
+        GEOSCoordSeq_getSize_r(h, cs, &npts);
+        if (npts < 4)
+            continue;
+        if (geoms_reserve(g, npts, 0, 0))
+            return -1;
+        if (!GEOSCoordSeq_copyToBuffer_r(h, cs, g->xy + 2 * g->npts, 0, 0))
+            return -1;
+        ring_ref *rr = &g->rref[g->nrings++];
+        rr->pt0 = g->npts;
+        rr->npts = npts;
+        g->npts += npts;
+        pr->nrings++;
+    }
+    if (pr->nrings == 0)
+        g->nparts--;
+    return 0;
+}
+
+static int geoms_finalize(sm_parcel_geoms *g)
+{
+    g->rings = malloc((g->nrings ? g->nrings : 1) * sizeof *g->rings);
+    g->parts = malloc((g->nparts ? g->nparts : 1) * sizeof *g->parts);
+    if (!g->rings || !g->parts)
+        return -1;
+    for (size_t r = 0; r < g->nrings; r++) {
+        g->rings[r].xy = g->xy + 2 * g->rref[r].pt0;
+        g->rings[r].npoints = g->rref[r].npts;
+    }
+    for (size_t k = 0; k < g->nparts; k++) {
+        g->parts[k].rings = g->rings + g->pref[k].ring0;
+        g->parts[k].nrings = g->pref[k].nrings;
+    }
+    for (size_t i = 0; i < g->n; i++) {
+        double *b = g->bbox + 4 * i;
+        b[0] = b[1] = INFINITY;
+        b[2] = b[3] = -INFINITY;
+        for (size_t k = g->part0[i]; k < g->part0[i] + g->nparts_of[i]; k++) {
+            const ring_ref *rr = &g->rref[g->pref[k].ring0]; /* the shell bounds the part */
+            for (size_t q = rr->pt0; q < rr->pt0 + rr->npts; q++) {
+                double x = g->xy[2 * q], y = g->xy[2 * q + 1];
+                if (x < b[0])
+                    b[0] = x;
+                if (y < b[1])
+                    b[1] = y;
+                if (x > b[2])
+                    b[2] = x;
+                if (y > b[3])
+                    b[3] = y;
+            }
+        }
+    }
+    return 0;
+}
+
+void sm_parcel_geoms_destroy(sm_parcel_geoms *g)
+{
+    if (!g)
+        return;
+    free(g->xy);
+    free(g->rref);
+    free(g->pref);
+    free(g->part0);
+    free(g->nparts_of);
+    free(g->bbox);
+    free(g->rings);
+    free(g->parts);
+    free(g);
+}
+
+const sm_polygon *sm_parcel_geoms_parts(const sm_parcel_geoms *g, size_t i, size_t *nparts)
+{
+    *nparts = g->nparts_of[i];
+    return *nparts ? g->parts + g->part0[i] : NULL;
+}
+
+int sm_parcel_geoms_bbox(const sm_parcel_geoms *g, size_t i, double *xmin, double *ymin,
+                         double *xmax, double *ymax)
+{
+    const double *b = g->bbox + 4 * i;
+    if (g->nparts_of[i] == 0 || !(b[2] >= b[0]))
+        return 0;
+    *xmin = b[0];
+    *ymin = b[1];
+    *xmax = b[2];
+    *ymax = b[3];
+    return 1;
+}
+
+static char *field_list(OGRFeatureDefnH defn)
+{
+    size_t cap = 256, len = 0;
+    char *s = malloc(cap);
+    if (!s)
+        return NULL;
+    s[0] = '\0';
+    for (int k = 0; k < OGR_FD_GetFieldCount(defn); k++) {
+        const char *name = OGR_Fld_GetNameRef(OGR_FD_GetFieldDefn(defn, k));
+        size_t need = len + strlen(name) + 3;
+        if (need > cap) {
+            while (cap < need)
+                cap *= 2;
+            char *t = realloc(s, cap);
+            if (!t) {
+                free(s);
+                return NULL;
+            }
+            s = t;
+        }
+        len += (size_t)sprintf(s + len, "%s%s", k ? ", " : "", name);
+    }
+    return s;
+}
+
+sm_status sm_parcels_open(sm_parcels **out, sm_context *ctx, const char *path,
+                          const sm_parcels_options *opt)
+{
+    *out = NULL;
+    sm_gdal_init();
+    sm_status st = SM_OK;
+    GDALDatasetH ds = NULL;
+    GEOSWKBReader *rd = NULL;
+    unsigned char *wkb = NULL;
+    size_t wkb_cap = 0;
+    char **oo = NULL;
+    GEOSContextHandle_t h = sm_context_geos(ctx);
+    if (!h)
+        return sm_error(ctx, SM_ERR_NOMEM, "cannot start GEOS");
+    if (!sm__file_exists(path) && !sm__dir_exists(path))
+        return sm_error(ctx, SM_ERR_INPUT, "%s: no such parcel file", path);
+    sm_parcels *p = calloc(1, sizeof *p);
+    if (!p)
+        return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+    p->path = sm__strdup(ctx, path);
+    p->encoding = sm__strdup(ctx, (opt && opt->encoding) ? opt->encoding : "");
+    p->src = calloc(1, sizeof *p->src);
+    if (!p->path || !p->encoding || !p->src) {
+        st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+        goto end;
+    }
+    if (opt && opt->encoding && opt->encoding[0])
+        oo = CSLSetNameValue(oo, "ENCODING", opt->encoding);
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    CPLErrorReset();
+    ds = GDALOpenEx(path, GDAL_OF_VECTOR | GDAL_OF_READONLY, NULL, (const char *const *)oo, NULL);
+    CPLPopErrorHandler();
+    if (!ds) {
+        st = sm_error(ctx, SM_ERR_INPUT, "%s: not a readable vector layer (%s)", path, gdal_msg());
+        goto end;
+    }
+    OGRLayerH layer = (opt && opt->layer) ? GDALDatasetGetLayerByName(ds, opt->layer)
+                                          : GDALDatasetGetLayer(ds, 0);
+    if (!layer) {
+        st = sm_error(ctx, SM_ERR_INPUT, "%s: layer '%s' not found", path,
+                      (opt && opt->layer) ? opt->layer : "(first)");
+        goto end;
+    }
+    p->layer_name = sm__strdup(ctx, OGR_L_GetName(layer));
+    OGRwkbGeometryType gt = wkbFlatten(OGR_L_GetGeomType(layer));
+    if (gt != wkbPolygon && gt != wkbMultiPolygon && gt != wkbUnknown) {
+        st = sm_error(ctx, SM_ERR_INPUT, "%s: layer '%s' holds %s geometries; expected polygons",
+                      path, OGR_L_GetName(layer), OGRGeometryTypeToName(gt));
+        goto end;
+    }
+    OGRSpatialReferenceH srs = OGR_L_GetSpatialRef(layer);
+    if (!srs) {
+        st = sm_error(ctx, SM_ERR_INPUT,
+                      "%s: the layer has no coordinate reference system (a .prj file is missing)",
+                      path);
+        goto end;
+    }
+    {
+        char *wkt = NULL;
+        const char *wopt[] = {"FORMAT=WKT2_2019", NULL};
+        OSRExportToWktEx(srs, &wkt, wopt);
+        p->wkt = sm__strdup(ctx, wkt ? wkt : "");
+        CPLFree(wkt);
+    }
+    OGRFeatureDefnH defn = OGR_L_GetLayerDefn(layer);
+    int fidx[SM_FIELD_COUNT];
+    for (int r = 0; r < SM_FIELD_COUNT; r++) {
+        fidx[r] = -1;
+        const char *name = opt ? opt->fields[r] : NULL;
+        if (!name)
+            continue;
+        fidx[r] = OGR_FD_GetFieldIndex(defn, name);
+        if (fidx[r] < 0) {
+            char *list = field_list(defn);
+            st = sm_error(ctx, SM_ERR_INPUT,
+                          "%s: field '%s' (field.%s in the job) not found; the layer has: %s", path,
+                          name, sm_field_role_key((sm_field_role)r), list ? list : "?");
+            free(list);
+            goto end;
+        }
+    }
+    GIntBig nfeat = OGR_L_GetFeatureCount(layer, TRUE);
+    size_t cap = nfeat > 0 ? (size_t)nfeat : 16;
+    p->fid = malloc(cap * sizeof *p->fid);
+    p->str = calloc(cap * SM_FIELD_COUNT, sizeof *p->str);
+    p->area = malloc(cap * sizeof *p->area);
+    p->repair = calloc(cap, sizeof *p->repair);
+    p->src->part0 = malloc(cap * sizeof(size_t));
+    p->src->nparts_of = malloc(cap * sizeof(size_t));
+    if (!p->fid || !p->str || !p->area || !p->repair || !p->src->part0 || !p->src->nparts_of) {
+        st = sm_error(ctx, SM_ERR_NOMEM, "out of memory for %zu parcels", cap);
+        goto end;
+    }
+    rd = GEOSWKBReader_create_r(h);
+    OGR_L_ResetReading(layer);
+    OGRFeatureH f;
+    while ((f = OGR_L_GetNextFeature(layer)) != NULL) {
+        size_t i = p->n;
+        if (i == cap) { /* the count was an estimate */
+            OGR_F_Destroy(f);
+            st = sm_error(ctx, SM_ERR_INPUT, "%s: more features than the layer reports (%zu)", path, cap);
+            goto end;
+        }
+        p->fid[i] = (int64_t)OGR_F_GetFID(f);
+        for (int r = 0; r < SM_FIELD_COUNT; r++) {
+            if (fidx[r] < 0)
+                continue;
+            const char *v = OGR_F_IsFieldSetAndNotNull(f, fidx[r]) ? OGR_F_GetFieldAsString(f, fidx[r]) : "";
+            char *copy = sm__strdup(ctx, v);
+            if (!copy) {
+                OGR_F_Destroy(f);
+                st = SM_ERR_NOMEM;
+                goto end;
+            }
+            sm__trim(copy);
+            p->str[i * SM_FIELD_COUNT + (size_t)r] = copy;
+        }
+        p->area[i] = 0;
+        p->src->part0[i] = p->src->nparts;
+        OGRGeometryH g = OGR_F_GetGeometryRef(f);
+        GEOSGeometry *gg = NULL;
+        if (g && !OGR_G_IsEmpty(g)) {
+            size_t sz = (size_t)OGR_G_WkbSize(g);
+            if (sz > wkb_cap) {
+                unsigned char *t = realloc(wkb, sz);
+                if (!t) {
+                    OGR_F_Destroy(f);
+                    st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+                    goto end;
+                }
+                wkb = t;
+                wkb_cap = sz;
+            }
+            OGR_G_ExportToIsoWkb(g, wkbNDR, wkb);
+            gg = GEOSWKBReader_read_r(h, rd, wkb, sz);
+        }
+        if (gg) {
+            if (GEOSisValid_r(h, gg) != 1) {
+                char *reason = GEOSisValidReason_r(h, gg);
+                GEOSGeometry *fixed = GEOSMakeValid_r(h, gg);
+                p->repair[i] = sm__asprintf(ctx, "made valid: %s", reason ? reason : "invalid");
+                if (reason)
+                    GEOSFree_r(h, reason);
+                p->nrepaired++;
+                GEOSGeom_destroy_r(h, gg);
+                gg = fixed;
+            }
+        }
+        if (gg) {
+            double a = 0;
+            GEOSArea_r(h, gg, &a);
+            p->area[i] = a;
+            if (append_geos(p->src, h, gg)) {
+                GEOSGeom_destroy_r(h, gg);
+                OGR_F_Destroy(f);
+                st = sm_error(ctx, SM_ERR_NOMEM, "out of memory reading %s", path);
+                goto end;
+            }
+            GEOSGeom_destroy_r(h, gg);
+        }
+        p->src->nparts_of[i] = p->src->nparts - p->src->part0[i];
+        p->n++;
+        OGR_F_Destroy(f);
+    }
+    p->src->n = p->n;
+    p->src->bbox = malloc((p->n ? p->n : 1) * 4 * sizeof(double));
+    if (!p->src->bbox || geoms_finalize(p->src)) {
+        st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+        goto end;
+    }
+    if (p->n == 0)
+        st = sm_error(ctx, SM_ERR_INPUT, "%s: the layer has no features", path);
+end:
+    if (rd)
+        GEOSWKBReader_destroy_r(h, rd);
+    free(wkb);
+    CSLDestroy(oo);
+    if (ds)
+        GDALClose(ds);
+    if (st != SM_OK) {
+        sm_parcels_destroy(p);
+        return st;
+    }
+    *out = p;
+    return SM_OK;
+}
+
+void sm_parcels_destroy(sm_parcels *p)
+{
+    if (!p)
+        return;
+    if (p->str)
+        for (size_t i = 0; i < p->n * SM_FIELD_COUNT; i++)
+            free(p->str[i]);
+    if (p->repair)
+        for (size_t i = 0; i < p->n; i++)
+            free(p->repair[i]);
+    free(p->str);
+    free(p->repair);
+    free(p->fid);
+    free(p->area);
+    free(p->path);
+    free(p->layer_name);
+    free(p->encoding);
+    free(p->wkt);
+    sm_parcel_geoms_destroy(p->src);
+    free(p);
+}
+
+size_t sm_parcels_count(const sm_parcels *p) { return p->n; }
+const char *sm_parcels_path(const sm_parcels *p) { return p->path; }
+const char *sm_parcels_layer_name(const sm_parcels *p) { return p->layer_name; }
+const char *sm_parcels_encoding(const sm_parcels *p) { return p->encoding; }
+const char *sm_parcels_crs_wkt(const sm_parcels *p) { return p->wkt; }
+int64_t sm_parcels_fid(const sm_parcels *p, size_t i) { return p->fid[i]; }
+double sm_parcels_area(const sm_parcels *p, size_t i) { return p->area[i]; }
+const char *sm_parcels_repair(const sm_parcels *p, size_t i) { return p->repair[i] ? p->repair[i] : ""; }
+size_t sm_parcels_repaired_count(const sm_parcels *p) { return p->nrepaired; }
+
+const char *sm_parcels_str(const sm_parcels *p, size_t i, sm_field_role role)
+{
+    const char *s = p->str[i * SM_FIELD_COUNT + (size_t)role];
+    return s ? s : "";
+}
+
+double sm_parcels_num(const sm_parcels *p, size_t i, sm_field_role role)
+{
+    const char *s = p->str[i * SM_FIELD_COUNT + (size_t)role];
+    if (!s || !s[0])
+        return NAN;
+    char *end;
+    double v = strtod(s, &end);
+    while (*end == ' ')
+        end++;
+    if (end == s || *end != '\0')
+        return NAN;
+    return v;
+}
+
+sm_status sm_parcels_project(sm_parcel_geoms **out, sm_context *ctx, const sm_parcels *p,
+                             const char *wkt)
+{
+    *out = NULL;
+    sm_status st = SM_OK;
+    OGRSpatialReferenceH a = OSRNewSpatialReference(NULL), b = OSRNewSpatialReference(NULL);
+    OGRCoordinateTransformationH ct = NULL;
+    double *xs = NULL, *ys = NULL;
+    int *ok = NULL;
+    sm_parcel_geoms *g = calloc(1, sizeof *g);
+    if (!a || !b || !g) {
+        st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+        goto end;
+    }
+    {
+        const char *w1 = p->wkt, *w2 = wkt;
+        if (OSRSetFromUserInput(a, w1) != OGRERR_NONE || OSRSetFromUserInput(b, w2) != OGRERR_NONE) {
+            st = sm_error(ctx, SM_ERR_INPUT, "%s: cannot interpret a CRS", p->path);
+            goto end;
+        }
+    }
+    OSRSetAxisMappingStrategy(a, OAMS_TRADITIONAL_GIS_ORDER);
+    OSRSetAxisMappingStrategy(b, OAMS_TRADITIONAL_GIS_ORDER);
+    const sm_parcel_geoms *s = p->src;
+    g->n = s->n;
+    g->npts = g->cap_pts = s->npts;
+    g->nrings = g->cap_rings = s->nrings;
+    g->nparts = g->cap_parts = s->nparts;
+    g->xy = malloc((s->npts ? s->npts : 1) * 2 * sizeof(double));
+    g->rref = malloc((s->nrings ? s->nrings : 1) * sizeof(ring_ref));
+    g->pref = malloc((s->nparts ? s->nparts : 1) * sizeof(part_ref));
+    g->part0 = malloc((s->n ? s->n : 1) * sizeof(size_t));
+    g->nparts_of = malloc((s->n ? s->n : 1) * sizeof(size_t));
+    g->bbox = malloc((s->n ? s->n : 1) * 4 * sizeof(double));
+    if (!g->xy || !g->rref || !g->pref || !g->part0 || !g->nparts_of || !g->bbox) {
+        st = sm_error(ctx, SM_ERR_NOMEM, "out of memory projecting %zu parcels", s->n);
+        goto end;
+    }
+    memcpy(g->xy, s->xy, s->npts * 2 * sizeof(double));
+    memcpy(g->rref, s->rref, s->nrings * sizeof(ring_ref));
+    memcpy(g->pref, s->pref, s->nparts * sizeof(part_ref));
+    memcpy(g->part0, s->part0, s->n * sizeof(size_t));
+    memcpy(g->nparts_of, s->nparts_of, s->n * sizeof(size_t));
+    if (!OSRIsSame(a, b) && s->npts > 0) {
+        CPLPushErrorHandler(CPLQuietErrorHandler);
+        CPLErrorReset();
+        ct = OCTNewCoordinateTransformation(a, b);
+        CPLPopErrorHandler();
+        if (!ct) {
+            st = sm_error(ctx, SM_ERR_INPUT,
+                          "%s: no coordinate transformation from the parcels' CRS (%s) to the "
+                          "raster's CRS (%s): %s",
+                          p->path, OSRGetName(a) ? OSRGetName(a) : "?",
+                          OSRGetName(b) ? OSRGetName(b) : "?", gdal_msg());
+            goto end;
+        }
+        xs = malloc(s->npts * sizeof *xs);
+        ys = malloc(s->npts * sizeof *ys);
+        ok = malloc(s->npts * sizeof *ok);
+        if (!xs || !ys || !ok) {
+            st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+            goto end;
+        }
+        for (size_t k = 0; k < s->npts; k++) {
+            xs[k] = s->xy[2 * k];
+            ys[k] = s->xy[2 * k + 1];
+        }
+        CPLPushErrorHandler(CPLQuietErrorHandler);
+        int all = OCTTransformEx(ct, (int)s->npts, xs, ys, NULL, ok);
+        CPLPopErrorHandler();
+        if (!all) {
+            for (size_t k = 0; k < s->npts; k++)
+                if (!ok[k]) {
+                    st = sm_error(ctx, SM_ERR_INPUT,
+                                  "%s: vertex (%.3f, %.3f) cannot be transformed to the raster's "
+                                  "CRS (%s)",
+                                  p->path, s->xy[2 * k], s->xy[2 * k + 1],
+                                  OSRGetName(b) ? OSRGetName(b) : "?");
+                    goto end;
+                }
+        }
+        for (size_t k = 0; k < s->npts; k++) {
+            g->xy[2 * k] = xs[k];
+            g->xy[2 * k + 1] = ys[k];
+        }
+    }
+    if (geoms_finalize(g))
+        st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+end:
+    free(xs);
+    free(ys);
+    free(ok);
+    if (ct)
+        OCTDestroyCoordinateTransformation(ct);
+    if (a)
+        OSRDestroySpatialReference(a);
+    if (b)
+        OSRDestroySpatialReference(b);
+    if (st != SM_OK) {
+        sm_parcel_geoms_destroy(g);
+        return st;
+    }
+    *out = g;
+    return SM_OK;
+}

@@ -1,0 +1,492 @@
+/* raster.c: the GDAL adapter for reading rasters by windows and writing GeoTIFFs.
+ * Reads are windows of a target grid; a raster on another cell size (20 m SWIR, 20 m scene
+ * classes) is resampled on the fly by GDAL's RasterIO with a floating-point source window.
+ * Writers stage a tiled GeoTIFF and finish it as a Cloud-Optimized GeoTIFF with overviews. */
+#include "sinkmap/raster.h"
+
+#include <cpl_conv.h>
+#include <cpl_error.h>
+#include <cpl_string.h>
+#include <gdal.h>
+#include <math.h>
+#include <ogr_srs_api.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+
+struct sm_raster {
+    GDALDatasetH ds;
+    char *path;
+    char *wkt;
+    OGRSpatialReferenceH srs;
+    sm_grid grid;
+    int nbands;
+};
+
+static pthread_once_t gdal_once = PTHREAD_ONCE_INIT;
+static void gdal_register(void)
+{
+    GDALAllRegister();
+    CPLSetConfigOption("GDAL_PAM_ENABLED", "YES");
+}
+void sm_gdal_init(void) { pthread_once(&gdal_once, gdal_register); }
+
+static const char *last_gdal_error(void)
+{
+    const char *m = CPLGetLastErrorMsg();
+    return (m && m[0]) ? m : "unknown error";
+}
+
+sm_status sm_raster_open(sm_raster **out, sm_context *ctx, const char *path)
+{
+    *out = NULL;
+    sm_gdal_init();
+    if (!sm__file_exists(path) && strncmp(path, "/vsi", 4) != 0)
+        return sm_error(ctx, SM_ERR_INPUT, "%s: no such raster file", path);
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    CPLErrorReset();
+    GDALDatasetH ds = GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY, NULL, NULL, NULL);
+    CPLPopErrorHandler();
+    if (!ds)
+        return sm_error(ctx, SM_ERR_INPUT, "%s: not a readable raster (%s)", path, last_gdal_error());
+    sm_status st = SM_OK;
+    sm_raster *r = calloc(1, sizeof *r);
+    if (!r) {
+        GDALClose(ds);
+        return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+    }
+    r->ds = ds;
+    r->path = sm__strdup(ctx, path);
+    r->nbands = GDALGetRasterCount(ds);
+    if (r->nbands < 1) {
+        st = sm_error(ctx, SM_ERR_INPUT, "%s: the raster has no bands", path);
+        goto end;
+    }
+    double gt[6];
+    if (GDALGetGeoTransform(ds, gt) != CE_None) {
+        st = sm_error(ctx, SM_ERR_INPUT, "%s: the raster has no georeferencing (geotransform)", path);
+        goto end;
+    }
+    if (gt[2] != 0.0 || gt[4] != 0.0 || !(gt[1] > 0) || !(gt[5] < 0)) {
+        st = sm_error(ctx, SM_ERR_INPUT,
+                      "%s: rotated or south-up geotransform (%g, %g, %g, %g, %g, %g); expected a "
+                      "north-up grid (warp it with gdalwarp first)",
+                      path, gt[0], gt[1], gt[2], gt[3], gt[4], gt[5]);
+        goto end;
+    }
+    r->grid.x0 = gt[0];
+    r->grid.dx = gt[1];
+    r->grid.y0 = gt[3];
+    r->grid.dy = -gt[5];
+    r->grid.ncols = GDALGetRasterXSize(ds);
+    r->grid.nrows = GDALGetRasterYSize(ds);
+    OGRSpatialReferenceH srs = GDALGetSpatialRef(ds);
+    if (!srs || OSRIsLocal(srs) || (!OSRIsProjected(srs) && !OSRIsGeographic(srs))) {
+        st = sm_error(ctx, SM_ERR_INPUT,
+                      "%s: the raster has no coordinate reference system (set one with "
+                      "gdal_edit.py -a_srs EPSG:XXXX)",
+                      path);
+        goto end;
+    }
+    r->srs = OSRClone(srs);
+    OSRSetAxisMappingStrategy(r->srs, OAMS_TRADITIONAL_GIS_ORDER);
+    char *wkt = NULL;
+    const char *wopt[] = {"FORMAT=WKT2_2019", NULL};
+    if (OSRExportToWktEx(r->srs, &wkt, wopt) != OGRERR_NONE || !wkt) {
+        CPLFree(wkt);
+        st = sm_error(ctx, SM_ERR_INPUT, "%s: cannot export its CRS as WKT", path);
+        goto end;
+    }
+    r->wkt = sm__strdup(ctx, wkt);
+    CPLFree(wkt);
+end:
+    if (st != SM_OK) {
+        sm_raster_close(r);
+        return st;
+    }
+    *out = r;
+    return SM_OK;
+}
+
+void sm_raster_close(sm_raster *r)
+{
+    if (!r)
+        return;
+    if (r->ds)
+        GDALClose(r->ds);
+    if (r->srs)
+        OSRDestroySpatialReference(r->srs);
+    free(r->path);
+    free(r->wkt);
+    free(r);
+}
+
+const char *sm_raster_path(const sm_raster *r) { return r->path; }
+sm_grid sm_raster_grid(const sm_raster *r) { return r->grid; }
+int sm_raster_band_count(const sm_raster *r) { return r->nbands; }
+const char *sm_raster_crs_wkt(const sm_raster *r) { return r->wkt; }
+
+int sm_raster_same_crs(const sm_raster *a, const sm_raster *b)
+{
+    return OSRIsSame(a->srs, b->srs) != 0;
+}
+
+int sm_raster_nodata(const sm_raster *r, int band, double *value)
+{
+    int has = 0;
+    double v = GDALGetRasterNoDataValue(GDALGetRasterBand(r->ds, band), &has);
+    if (has && value)
+        *value = v;
+    return has;
+}
+
+const char *sm_raster_band_description(const sm_raster *r, int band)
+{
+    const char *d = GDALGetDescription(GDALGetRasterBand(r->ds, band));
+    return d ? d : "";
+}
+
+static int meta_double(GDALMajorObjectH obj, const char *key, double *out)
+{
+    const char *v = GDALGetMetadataItem(obj, key, NULL);
+    if (!v || !v[0])
+        return 0;
+    char *end;
+    double d = strtod(v, &end);
+    if (end == v || !isfinite(d))
+        return 0;
+    *out = d;
+    return 1;
+}
+
+const char *sm_raster_reflectance_scaling(const sm_raster *r, int band, double *scale,
+                                          double *offset)
+{
+    GDALRasterBandH b = GDALGetRasterBand(r->ds, band);
+    double add = 0, quant = 0;
+    int has_add = meta_double(b, "BOA_ADD_OFFSET", &add) || meta_double(r->ds, "BOA_ADD_OFFSET", &add);
+    int has_q = meta_double(b, "BOA_QUANTIFICATION_VALUE", &quant) ||
+                meta_double(r->ds, "BOA_QUANTIFICATION_VALUE", &quant);
+    if (has_add || has_q) {
+        *offset = has_add ? add : 0.0;
+        *scale = (has_q && quant > 0) ? 1.0 / quant : 1.0 / 10000.0;
+        return "BOA_ADD_OFFSET";
+    }
+    int has_s = 0, has_o = 0;
+    double s = GDALGetRasterScale(b, &has_s);
+    double o = GDALGetRasterOffset(b, &has_o);
+    if ((has_s && s != 1.0) || (has_o && o != 0.0)) {
+        /* refl = DN*s + o = (DN + o/s) * s */
+        *scale = s;
+        *offset = s != 0 ? o / s : 0.0;
+        return "band scale/offset";
+    }
+    *scale = 1.0;
+    *offset = 0.0;
+    return "none";
+}
+
+sm_status sm_raster_read(sm_raster *r, sm_context *ctx, int band, const sm_grid *target,
+                         const sm_window *win, sm_resample resample, double *buf)
+{
+    size_t n;
+    if (win->ncols <= 0 || win->nrows <= 0)
+        return SM_OK;
+    if (sm_mul_size((size_t)win->ncols, (size_t)win->nrows, &n))
+        return sm_error(ctx, SM_ERR_NOMEM, "%s: window %lld x %lld overflows", r->path,
+                        (long long)win->ncols, (long long)win->nrows);
+    if (band < 1 || band > r->nbands)
+        return sm_error(ctx, SM_ERR_INPUT, "%s: band %d does not exist (the raster has %d)",
+                        r->path, band, r->nbands);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = NAN;
+    const sm_grid *s = &r->grid;
+    /* Target cells that lie inside the source extent (with a tolerance of 1e-6 cell). */
+    double tx0 = target->x0 + (double)win->col0 * target->dx;
+    double ty0 = target->y0 - (double)win->row0 * target->dy;
+    double sx1 = s->x0 + (double)s->ncols * s->dx, sy1 = s->y0 - (double)s->nrows * s->dy;
+    double eps = 1e-6;
+    int64_t c0 = (int64_t)ceil((s->x0 - tx0) / target->dx - eps);
+    int64_t c1 = (int64_t)floor((sx1 - tx0) / target->dx + eps);
+    int64_t r0 = (int64_t)ceil((ty0 - s->y0) / target->dy - eps);
+    int64_t r1 = (int64_t)floor((ty0 - sy1) / target->dy + eps);
+    if (c0 < 0)
+        c0 = 0;
+    if (r0 < 0)
+        r0 = 0;
+    if (c1 > win->ncols)
+        c1 = win->ncols;
+    if (r1 > win->nrows)
+        r1 = win->nrows;
+    if (c1 <= c0 || r1 <= r0)
+        return SM_OK;
+    int64_t bw = c1 - c0, bh = r1 - r0;
+    double fx = (tx0 + (double)c0 * target->dx - s->x0) / s->dx;
+    double fy = (s->y0 - (ty0 - (double)r0 * target->dy)) / s->dy;
+    double fw = (double)bw * target->dx / s->dx, fh = (double)bh * target->dy / s->dy;
+    int same = fabs(fx - round(fx)) < 1e-9 && fabs(fy - round(fy)) < 1e-9 &&
+               fabs(target->dx - s->dx) < 1e-9 * s->dx && fabs(target->dy - s->dy) < 1e-9 * s->dy;
+    GDALRasterIOExtraArg extra;
+    INIT_RASTERIO_EXTRA_ARG(extra);
+    int xoff, yoff, xsize, ysize;
+    if (same) {
+        xoff = (int)llround(fx);
+        yoff = (int)llround(fy);
+        xsize = (int)bw;
+        ysize = (int)bh;
+    } else {
+        xoff = (int)floor(fx + 1e-9);
+        yoff = (int)floor(fy + 1e-9);
+        int x1 = (int)ceil(fx + fw - 1e-9), y1 = (int)ceil(fy + fh - 1e-9);
+        if (x1 > s->ncols)
+            x1 = (int)s->ncols;
+        if (y1 > s->nrows)
+            y1 = (int)s->nrows;
+        if (xoff < 0)
+            xoff = 0;
+        if (yoff < 0)
+            yoff = 0;
+        xsize = x1 - xoff;
+        ysize = y1 - yoff;
+        extra.bFloatingPointWindowValidity = TRUE;
+        extra.dfXOff = fx < 0 ? 0 : fx;
+        extra.dfYOff = fy < 0 ? 0 : fy;
+        extra.dfXSize = fw;
+        extra.dfYSize = fh;
+        if (extra.dfXOff + extra.dfXSize > (double)s->ncols)
+            extra.dfXSize = (double)s->ncols - extra.dfXOff;
+        if (extra.dfYOff + extra.dfYSize > (double)s->nrows)
+            extra.dfYSize = (double)s->nrows - extra.dfYOff;
+        extra.eResampleAlg = resample == SM_RESAMPLE_BILINEAR  ? GRIORA_Bilinear
+                             : resample == SM_RESAMPLE_AVERAGE ? GRIORA_Average
+                                                               : GRIORA_NearestNeighbour;
+    }
+    if (xsize <= 0 || ysize <= 0)
+        return SM_OK;
+    GDALRasterBandH b = GDALGetRasterBand(r->ds, band);
+    double *dst = buf + (size_t)r0 * (size_t)win->ncols + (size_t)c0;
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    CPLErrorReset();
+    CPLErr err = GDALRasterIOEx(b, GF_Read, xoff, yoff, xsize, ysize, dst, (int)bw, (int)bh,
+                                GDT_Float64, (GSpacing)sizeof(double),
+                                (GSpacing)(sizeof(double) * (size_t)win->ncols), &extra);
+    CPLPopErrorHandler();
+    if (err != CE_None)
+        return sm_error(ctx, SM_ERR_INPUT,
+                        "%s: band %d: cannot read the block at column %d, row %d (%d x %d "
+                        "pixels): %s",
+                        r->path, band, xoff, yoff, xsize, ysize, last_gdal_error());
+    int has_nd = 0;
+    double nd = GDALGetRasterNoDataValue(b, &has_nd);
+    if (has_nd) {
+        for (int64_t y = r0; y < r1; y++) {
+            double *row = buf + (size_t)y * (size_t)win->ncols;
+            for (int64_t x = c0; x < c1; x++)
+                if (row[x] == nd || (isnan(nd) && isnan(row[x])))
+                    row[x] = NAN;
+        }
+    }
+    return SM_OK;
+}
+
+/* ---- writer ---- */
+
+struct sm_raster_writer {
+    char *path;     /* final */
+    char *tmp_path; /* staged tiled GeoTIFF */
+    GDALDatasetH ds;
+    sm_raster_writer_options opt;
+    int finished;
+};
+
+sm_status sm_raster_writer_create(sm_raster_writer **out, sm_context *ctx, const char *path,
+                                  const sm_grid *grid, const char *wkt,
+                                  const sm_raster_writer_options *opt)
+{
+    *out = NULL;
+    sm_gdal_init();
+    size_t cells;
+    if (grid->ncols <= 0 || grid->nrows <= 0 || grid->ncols > INT32_MAX || grid->nrows > INT32_MAX ||
+        sm_mul3_size((size_t)grid->ncols, (size_t)grid->nrows, (size_t)(opt->nbands > 0 ? opt->nbands : 1),
+                     &cells))
+        return sm_error(ctx, SM_ERR_INPUT, "%s: raster size %lld x %lld x %d is out of range", path,
+                        (long long)grid->ncols, (long long)grid->nrows, opt->nbands);
+    sm_raster_writer *w = calloc(1, sizeof *w);
+    if (!w)
+        return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+    sm_status st = SM_OK;
+    w->opt = *opt;
+    w->path = sm__strdup(ctx, path);
+    w->tmp_path = sm__asprintf(ctx, "%s.part.tif", path);
+    if (!w->path || !w->tmp_path) {
+        st = SM_ERR_NOMEM;
+        goto end;
+    }
+    GDALDriverH drv = GDALGetDriverByName("GTiff");
+    char **co = NULL;
+    co = CSLSetNameValue(co, "TILED", "YES");
+    co = CSLSetNameValue(co, "BLOCKXSIZE", "512");
+    co = CSLSetNameValue(co, "BLOCKYSIZE", "512");
+    co = CSLSetNameValue(co, "COMPRESS", "DEFLATE");
+    co = CSLSetNameValue(co, "BIGTIFF", "IF_SAFER");
+    co = CSLSetNameValue(co, "SPARSE_OK", "TRUE");
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    CPLErrorReset();
+    w->ds = GDALCreate(drv, w->tmp_path, (int)grid->ncols, (int)grid->nrows, opt->nbands,
+                       opt->type == SM_PIXEL_FLOAT32 ? GDT_Float32 : GDT_Byte, co);
+    CPLPopErrorHandler();
+    CSLDestroy(co);
+    if (!w->ds) {
+        st = sm_error(ctx, SM_ERR_IO, "%s: cannot create (%s)", w->tmp_path, last_gdal_error());
+        goto end;
+    }
+    double gt[6] = {grid->x0, grid->dx, 0, grid->y0, 0, -grid->dy};
+    GDALSetGeoTransform(w->ds, gt);
+    if (wkt)
+        GDALSetProjection(w->ds, wkt);
+    for (int b = 1; b <= opt->nbands; b++) {
+        GDALRasterBandH band = GDALGetRasterBand(w->ds, b);
+        /* With SPARSE_OK, windows never written read back as nodata. */
+        if (opt->has_nodata)
+            GDALSetRasterNoDataValue(band, opt->nodata);
+    }
+end:
+    if (st != SM_OK) {
+        sm_raster_writer_destroy(w);
+        return st;
+    }
+    *out = w;
+    return SM_OK;
+}
+
+sm_status sm_raster_writer_write(sm_raster_writer *w, sm_context *ctx, int band,
+                                 const sm_window *win, const double *buf)
+{
+    if (win->ncols <= 0 || win->nrows <= 0)
+        return SM_OK;
+    GDALRasterBandH b = GDALGetRasterBand(w->ds, band);
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    CPLErrorReset();
+    CPLErr err = GDALRasterIO(b, GF_Write, (int)win->col0, (int)win->row0, (int)win->ncols,
+                              (int)win->nrows, (void *)buf, (int)win->ncols, (int)win->nrows,
+                              GDT_Float64, 0, 0);
+    CPLPopErrorHandler();
+    if (err != CE_None)
+        return sm_error(ctx, SM_ERR_IO, "%s: cannot write band %d at column %lld, row %lld: %s",
+                        w->tmp_path, band, (long long)win->col0, (long long)win->row0,
+                        last_gdal_error());
+    return SM_OK;
+}
+
+sm_status sm_raster_writer_finish(sm_raster_writer *w, sm_context *ctx)
+{
+    sm_status st = SM_OK;
+    char **co = NULL;
+    GDALDatasetH cog = NULL;
+    for (int b = 1; b <= w->opt.nbands; b++) {
+        GDALRasterBandH band = GDALGetRasterBand(w->ds, b);
+        if (w->opt.description)
+            GDALSetDescription(band, w->opt.description);
+        if (w->opt.unit)
+            GDALSetRasterUnitType(band, w->opt.unit);
+        if (w->opt.nclasses > 0) {
+            int maxcode = 0;
+            for (size_t i = 0; i < w->opt.nclasses; i++)
+                if (w->opt.classes[i].code > maxcode)
+                    maxcode = w->opt.classes[i].code;
+            GDALColorTableH ct = GDALCreateColorTable(GPI_RGB);
+            char **names = NULL;
+            for (int c = 0; c <= maxcode; c++) {
+                GDALColorEntry e = {0, 0, 0, 0};
+                const char *name = "";
+                for (size_t i = 0; i < w->opt.nclasses; i++)
+                    if (w->opt.classes[i].code == c) {
+                        e.c1 = w->opt.classes[i].r;
+                        e.c2 = w->opt.classes[i].g;
+                        e.c3 = w->opt.classes[i].b;
+                        e.c4 = 255;
+                        name = w->opt.classes[i].name;
+                    }
+                if (w->opt.has_nodata && c == (int)w->opt.nodata)
+                    e.c4 = 0;
+                GDALSetColorEntry(ct, c, &e);
+                names = CSLAddString(names, name);
+            }
+            GDALSetRasterColorTable(band, ct);
+            GDALSetRasterColorInterpretation(band, GCI_PaletteIndex);
+            GDALSetRasterCategoryNames(band, names);
+            GDALDestroyColorTable(ct);
+            CSLDestroy(names);
+        }
+        double mn, mx, mean, sd;
+        CPLPushErrorHandler(CPLQuietErrorHandler);
+        if (GDALComputeRasterStatistics(band, FALSE, &mn, &mx, &mean, &sd, NULL, NULL) == CE_None)
+            GDALSetRasterStatistics(band, mn, mx, mean, sd);
+        CPLPopErrorHandler();
+    }
+    GDALFlushCache(w->ds);
+    GDALDriverH cogdrv = GDALGetDriverByName("COG");
+    if (!cogdrv) {
+        st = sm_error(ctx, SM_ERR_INTERNAL, "GDAL has no COG driver (GDAL >= 3.1 needed)");
+        goto end;
+    }
+    co = CSLSetNameValue(co, "BLOCKSIZE", "512");
+    co = CSLSetNameValue(co, "COMPRESS", "DEFLATE");
+    co = CSLSetNameValue(co, "PREDICTOR", w->opt.type == SM_PIXEL_FLOAT32 ? "YES" : "NO");
+    co = CSLSetNameValue(co, "OVERVIEW_RESAMPLING", w->opt.categorical ? "MODE" : "AVERAGE");
+    co = CSLSetNameValue(co, "BIGTIFF", "IF_SAFER");
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    CPLErrorReset();
+    cog = GDALCreateCopy(cogdrv, w->path, w->ds, FALSE, co, NULL, NULL);
+    CPLPopErrorHandler();
+    if (!cog) {
+        st = sm_error(ctx, SM_ERR_IO, "%s: cannot write the Cloud-Optimized GeoTIFF: %s", w->path,
+                      last_gdal_error());
+        goto end;
+    }
+    /* Category names and statistics live in the .aux.xml beside the file (GDAL PAM). */
+    for (int b = 1; b <= w->opt.nbands; b++) {
+        GDALRasterBandH src = GDALGetRasterBand(w->ds, b), dst = GDALGetRasterBand(cog, b);
+        char **names = GDALGetRasterCategoryNames(src);
+        if (names)
+            GDALSetRasterCategoryNames(dst, names);
+        double mn, mx, mean, sd;
+        if (GDALGetRasterStatistics(src, FALSE, FALSE, &mn, &mx, &mean, &sd) == CE_None)
+            GDALSetRasterStatistics(dst, mn, mx, mean, sd);
+        if (w->opt.description)
+            GDALSetDescription(dst, w->opt.description);
+        if (w->opt.unit)
+            GDALSetRasterUnitType(dst, w->opt.unit);
+    }
+    CPLErrorReset();
+    GDALClose(cog);
+    if (CPLGetLastErrorType() >= CE_Failure) {
+        cog = NULL;
+        st = sm_error(ctx, SM_ERR_IO, "%s: cannot finish writing: %s", w->path, last_gdal_error());
+        goto end;
+    }
+    cog = NULL;
+    w->finished = 1;
+end:
+    CSLDestroy(co);
+    return st;
+}
+
+void sm_raster_writer_destroy(sm_raster_writer *w)
+{
+    if (!w)
+        return;
+    if (w->ds) {
+        GDALClose(w->ds);
+        GDALDriverH drv = GDALGetDriverByName("GTiff");
+        CPLPushErrorHandler(CPLQuietErrorHandler);
+        GDALDeleteDataset(drv, w->tmp_path);
+        CPLPopErrorHandler();
+    }
+    free(w->path);
+    free(w->tmp_path);
+    free(w);
+}

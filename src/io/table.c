@@ -1,0 +1,747 @@
+/* table.c: a strict little CSV reader and writer for parameter and result tables.
+ * Tuned for files of a few thousand rows read once per run: the whole file is held in memory,
+ * checked (UTF-8, field counts, quotes) before any value is used, and hashed from the same bytes. */
+#include "sinkmap/table.h"
+
+#include <errno.h>
+#include <locale.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+#include "sinkmap/hash.h"
+
+struct sm_table {
+    char *name;
+    char sha256[65];
+    size_t ncols;
+    size_t nrows;
+    char *text;      /* every cell, NUL-terminated, one after the other */
+    size_t *cells;   /* offsets into text: header first (ncols), then nrows * ncols */
+    long *lines;     /* starting line of each data row */
+};
+
+/* ---- Numbers ---------------------------------------------------------------------------- */
+
+static int is_space(char c) { return c == ' ' || c == '\t'; }
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+
+int sm_parse_double(const char *text, double *out)
+{
+    char buf[512];
+    const char *p = text;
+    while (is_space(*p))
+        p++;
+    const char *start = p;
+    if (*p == '+' || *p == '-')
+        p++;
+    size_t digits = 0;
+    while (is_digit(*p)) {
+        p++;
+        digits++;
+    }
+    if (*p == '.') {
+        p++;
+        while (is_digit(*p)) {
+            p++;
+            digits++;
+        }
+    }
+    if (digits == 0)
+        return -1;
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-')
+            p++;
+        if (!is_digit(*p))
+            return -1;
+        while (is_digit(*p))
+            p++;
+    }
+    const char *stop = p;
+    while (is_space(*p))
+        p++;
+    if (*p != '\0')
+        return -1;
+
+    /* Copy the number, writing the C library's current decimal point in place of '.', so
+     * that strtod reads it the same under any LC_NUMERIC. */
+    const char *dp = localeconv()->decimal_point;
+    size_t dpn = (dp && dp[0]) ? strlen(dp) : 1;
+    size_t n = 0;
+    for (const char *q = start; q < stop; q++) {
+        if (*q == '.' && dp && dp[0]) {
+            if (n + dpn >= sizeof buf)
+                return -1;
+            memcpy(buf + n, dp, dpn);
+            n += dpn;
+        } else {
+            if (n + 1 >= sizeof buf)
+                return -1;
+            buf[n++] = *q;
+        }
+    }
+    buf[n] = '\0';
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(buf, &end);
+    if (end != buf + n || isinf(v) || isnan(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int sm_parse_long(const char *text, long *out)
+{
+    const char *p = text;
+    while (is_space(*p))
+        p++;
+    const char *q = p;
+    if (*q == '+' || *q == '-')
+        q++;
+    if (!is_digit(*q))
+        return -1;
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(p, &end, 10);
+    if (errno == ERANGE)
+        return -1;
+    while (is_space(*end))
+        end++;
+    if (*end != '\0')
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Replaces the locale's decimal point in s (if it is not '.') by '.'. */
+static void c_decimal_point(char *s)
+{
+    const char *dp = localeconv()->decimal_point;
+    if (!dp || !dp[0] || strcmp(dp, ".") == 0)
+        return;
+    char *at = strstr(s, dp);
+    if (!at)
+        return;
+    size_t n = strlen(dp);
+    *at = '.';
+    memmove(at + 1, at + n, strlen(at + n) + 1);
+}
+
+int sm_format_double(double v, char *buf, size_t size)
+{
+    char tmp[64];
+    if (isnan(v))
+        snprintf(tmp, sizeof tmp, "nan");
+    else if (isinf(v))
+        snprintf(tmp, sizeof tmp, "%s", v < 0 ? "-inf" : "inf");
+    else {
+        for (int prec = 15; prec <= 17; prec++) {
+            double back;
+            snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+            c_decimal_point(tmp);
+            if (sm_parse_double(tmp, &back) == 0 && back == v)
+                break;
+        }
+    }
+    size_t n = strlen(tmp);
+    if (n + 1 > size)
+        return -1;
+    memcpy(buf, tmp, n + 1);
+    return (int)n;
+}
+
+/* ---- Reading ---------------------------------------------------------------------------- */
+
+/* Growable byte buffer and offset list used while parsing. */
+typedef struct parse_state {
+    sm_context *ctx;
+    const char *name;
+    char *text;
+    size_t ntext, captext;
+    size_t *cells;
+    size_t ncells, capcells;
+    long *lines;
+    size_t nlines, caplines;
+    size_t ncols; /* set once the header is read */
+} parse_state;
+
+static sm_status grow(sm_context *ctx, void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return SM_OK;
+    size_t ncap = *cap ? *cap : 64;
+    while (ncap < need) {
+        if (ncap > SIZE_MAX / 2)
+            return sm_error(ctx, SM_ERR_NOMEM, "size overflow while reading a table");
+        ncap *= 2;
+    }
+    size_t bytes;
+    if (sm_mul_size(ncap, elem, &bytes))
+        return sm_error(ctx, SM_ERR_NOMEM, "size overflow while reading a table");
+    void *q = sm_realloc(ctx, *p, bytes);
+    if (!q)
+        return SM_ERR_NOMEM;
+    *p = q;
+    *cap = ncap;
+    return SM_OK;
+}
+
+static sm_status put_char(parse_state *ps, char c)
+{
+    sm_status st = grow(ps->ctx, (void **)&ps->text, &ps->captext, ps->ntext + 1, 1);
+    if (st == SM_OK)
+        ps->text[ps->ntext++] = c;
+    return st;
+}
+
+static sm_status put_cell(parse_state *ps, size_t offset)
+{
+    sm_status st = grow(ps->ctx, (void **)&ps->cells, &ps->capcells, ps->ncells + 1, sizeof(size_t));
+    if (st == SM_OK)
+        ps->cells[ps->ncells++] = offset;
+    return st;
+}
+
+/* Line number of byte offset `at` (1-based). */
+static long line_of(const unsigned char *data, size_t at)
+{
+    long line = 1;
+    for (size_t i = 0; i < at; i++)
+        if (data[i] == '\n' || (data[i] == '\r' && data[i + 1] != '\n'))
+            line++;
+    return line;
+}
+
+/* Checks that data is UTF-8 (no overlong forms, no surrogates, at most U+10FFFF) without NUL.
+ * Returns the offset of the first bad byte, or size when all is well. */
+static size_t utf8_check(const unsigned char *d, size_t size)
+{
+    size_t i = 0;
+    while (i < size) {
+        unsigned c = d[i];
+        if (c == 0)
+            return i;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n;
+        unsigned min;
+        uint32_t cp;
+        if (c >= 0xC2 && c <= 0xDF) {
+            n = 1;
+            min = 0x80;
+            cp = c & 0x1F;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            n = 2;
+            min = 0x800;
+            cp = c & 0x0F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            n = 3;
+            min = 0x10000;
+            cp = c & 0x07;
+        } else
+            return i;
+        for (size_t k = 1; k <= n; k++) {
+            if (i + k >= size || (d[i + k] & 0xC0) != 0x80)
+                return i;
+            cp = (cp << 6) | (d[i + k] & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return i;
+        i += n + 1;
+    }
+    return size;
+}
+
+/* 1 if the record just parsed (fields from `first` on) is all empty and had no quotes. */
+static int record_blank(const parse_state *ps, size_t first, int any_quoted)
+{
+    if (any_quoted)
+        return 0;
+    for (size_t i = first; i < ps->ncells; i++)
+        if (ps->text[ps->cells[i]] != '\0')
+            return 0;
+    return 1;
+}
+
+static sm_status parse(parse_state *ps, const unsigned char *data, size_t size)
+{
+    sm_context *ctx = ps->ctx;
+    const char *name = ps->name;
+    size_t p = 0;
+    long line = 1;
+    size_t ncols = 0; /* 0 until the header is read */
+    sm_status st;
+
+    if (size >= 2 && ((data[0] == 0xFF && data[1] == 0xFE) || (data[0] == 0xFE && data[1] == 0xFF)))
+        return sm_error(ctx, SM_ERR_INPUT,
+                        "%s: the file is UTF-16; save it as UTF-8 (in Excel: 'CSV UTF-8')", name);
+    if (size >= 3 && data[0] == 0xEF && data[1] == 0xBB && data[2] == 0xBF)
+        p = 3;
+    size_t bad = utf8_check(data + p, size - p);
+    if (bad != size - p) {
+        size_t at = p + bad;
+        if (data[at] == 0)
+            return sm_error(ctx, SM_ERR_INPUT,
+                            "%s:%ld: the file holds a NUL byte: not a text CSV (UTF-16?); save it "
+                            "as UTF-8",
+                            name, line_of(data, at));
+        return sm_error(ctx, SM_ERR_INPUT,
+                        "%s:%ld: not valid UTF-8 (byte 0x%02X); the file may be GBK/ANSI: save it "
+                        "as UTF-8 (in Excel: 'CSV UTF-8')",
+                        name, line_of(data, at), data[at]);
+    }
+
+    while (p < size) {
+        size_t first = ps->ncells;
+        long record_line = line;
+        int any_quoted = 0;
+        for (;;) { /* one field */
+            size_t col = ps->ncells - first + 1;
+            while (p < size && is_space((char)data[p]))
+                p++;
+            size_t offset = ps->ntext;
+            if (p < size && data[p] == '"') {
+                long quote_line = line;
+                any_quoted = 1;
+                p++;
+                for (;;) {
+                    if (p >= size)
+                        return sm_error(ctx, SM_ERR_INPUT,
+                                        "%s:%ld: field %zu: quote opened here is never closed",
+                                        name, quote_line, col);
+                    unsigned char c = data[p];
+                    if (c == '"') {
+                        if (p + 1 < size && data[p + 1] == '"') {
+                            if ((st = put_char(ps, '"')))
+                                return st;
+                            p += 2;
+                            continue;
+                        }
+                        p++;
+                        break;
+                    }
+                    if (c == '\n' || (c == '\r' && (p + 1 >= size || data[p + 1] != '\n')))
+                        line++;
+                    if ((st = put_char(ps, (char)c)))
+                        return st;
+                    p++;
+                }
+                while (p < size && is_space((char)data[p]))
+                    p++;
+                if (p < size && data[p] != ',' && data[p] != '\r' && data[p] != '\n')
+                    return sm_error(ctx, SM_ERR_INPUT,
+                                    "%s:%ld: field %zu: text after a closing quote (a quote "
+                                    "inside a quoted field is written \"\")",
+                                    name, line, col);
+            } else {
+                size_t begin = ps->ntext;
+                while (p < size && data[p] != ',' && data[p] != '\r' && data[p] != '\n') {
+                    if (data[p] == '"')
+                        return sm_error(ctx, SM_ERR_INPUT,
+                                        "%s:%ld: field %zu: a quote inside an unquoted field "
+                                        "(quote the whole field and double the quote)",
+                                        name, line, col);
+                    if ((st = put_char(ps, (char)data[p])))
+                        return st;
+                    p++;
+                }
+                while (ps->ntext > begin && is_space(ps->text[ps->ntext - 1]))
+                    ps->ntext--;
+            }
+            if ((st = put_char(ps, '\0')) || (st = put_cell(ps, offset)))
+                return st;
+            if (p < size && data[p] == ',') {
+                p++;
+                continue;
+            }
+            /* End of the record: CRLF, LF, a lone CR, or the end of the data. */
+            if (p < size && data[p] == '\r')
+                p++;
+            if (p < size && data[p] == '\n')
+                p++;
+            line++;
+            break;
+        }
+        size_t nfields = ps->ncells - first;
+        if (record_blank(ps, first, any_quoted)) {
+            ps->ncells = first;
+            continue;
+        }
+        if (ncols == 0) {
+            ncols = nfields;
+            for (size_t i = 0; i < ncols; i++) {
+                const char *h = ps->text + ps->cells[i];
+                if (!h[0])
+                    return sm_error(ctx, SM_ERR_INPUT, "%s:%ld: header column %zu has no name",
+                                    name, record_line, i + 1);
+                for (size_t j = 0; j < i; j++)
+                    if (sm__strieq(h, ps->text + ps->cells[j]))
+                        return sm_error(ctx, SM_ERR_INPUT,
+                                        "%s:%ld: header names column '%s' twice (columns %zu "
+                                        "and %zu)",
+                                        name, record_line, h, j + 1, i + 1);
+            }
+            continue;
+        }
+        if (nfields != ncols)
+            return sm_error(ctx, SM_ERR_INPUT,
+                            "%s:%ld: %zu field%s, but the header has %zu (an unquoted comma in a "
+                            "value?)",
+                            name, record_line, nfields, nfields == 1 ? "" : "s", ncols);
+        if ((st = grow(ctx, (void **)&ps->lines, &ps->caplines, ps->nlines + 1, sizeof(long))))
+            return st;
+        ps->lines[ps->nlines++] = record_line;
+    }
+    if (ncols == 0)
+        return sm_error(ctx, SM_ERR_INPUT, "%s: the file is empty (no header row)", name);
+    ps->ncols = ncols;
+    return SM_OK;
+}
+
+sm_status sm_table_parse(sm_table **out, sm_context *ctx, const char *name, const void *data,
+                         size_t size)
+{
+    sm_status st = SM_OK;
+    parse_state ps = {.ctx = ctx, .name = name ? name : "(table)"};
+    sm_table *t = NULL;
+    uint8_t digest[32];
+    *out = NULL;
+
+    t = sm_calloc(ctx, 1, sizeof *t);
+    if (!t) {
+        st = SM_ERR_NOMEM;
+        goto end;
+    }
+    t->name = sm__strdup(ctx, ps.name);
+    if (!t->name) {
+        st = SM_ERR_NOMEM;
+        goto end;
+    }
+    sm_sha256(data, size, digest);
+    sm_hex(digest, sizeof digest, t->sha256);
+    if ((st = parse(&ps, data ? data : (const void *)"", size)))
+        goto end;
+    /* The header's cells come first; every data row has exactly ncols cells. */
+    t->ncols = ps.ncols;
+    t->nrows = ps.nlines;
+    t->text = ps.text;
+    t->cells = ps.cells;
+    t->lines = ps.lines;
+    ps.text = NULL;
+    ps.cells = NULL;
+    ps.lines = NULL;
+    *out = t;
+    t = NULL;
+end:
+    free(ps.text);
+    free(ps.cells);
+    free(ps.lines);
+    sm_table_destroy(t);
+    return st;
+}
+
+sm_status sm_table_read(sm_table **out, sm_context *ctx, const char *path)
+{
+    sm_status st = SM_OK;
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return sm_error(ctx, errno == ENOENT ? SM_ERR_INPUT : SM_ERR_IO, "%s: cannot open: %s",
+                        path, strerror(errno));
+    for (;;) {
+        if ((st = grow(ctx, (void **)&buf, &cap, n + 65536, 1)))
+            goto end;
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) {
+            if (ferror(f)) {
+                st = sm_error(ctx, SM_ERR_IO, "%s: read failed: %s", path, strerror(errno));
+                goto end;
+            }
+            break;
+        }
+    }
+    st = sm_table_parse(out, ctx, path, buf, n);
+end:
+    fclose(f);
+    free(buf);
+    return st;
+}
+
+void sm_table_destroy(sm_table *table)
+{
+    if (!table)
+        return;
+    free(table->name);
+    free(table->text);
+    free(table->cells);
+    free(table->lines);
+    free(table);
+}
+
+const char *sm_table_name(const sm_table *table) { return table->name; }
+const char *sm_table_sha256(const sm_table *table) { return table->sha256; }
+size_t sm_table_rows(const sm_table *table) { return table->nrows; }
+size_t sm_table_cols(const sm_table *table) { return table->ncols; }
+
+const char *sm_table_col_name(const sm_table *table, size_t col)
+{
+    return col < table->ncols ? table->text + table->cells[col] : "";
+}
+
+long sm_table_line(const sm_table *table, size_t row)
+{
+    return row < table->nrows ? table->lines[row] : 0;
+}
+
+const char *sm_table_cell(const sm_table *table, size_t row, size_t col)
+{
+    if (row >= table->nrows || col >= table->ncols)
+        return "";
+    return table->text + table->cells[(row + 1) * table->ncols + col];
+}
+
+int sm_table_find_col(const sm_table *table, const char *name, size_t *col)
+{
+    char want[256];
+    snprintf(want, sizeof want, "%s", name ? name : "");
+    sm__trim(want);
+    for (size_t i = 0; i < table->ncols; i++)
+        if (sm__strieq(want, sm_table_col_name(table, i))) {
+            *col = i;
+            return 1;
+        }
+    return 0;
+}
+
+sm_status sm_table_col(const sm_table *table, sm_context *ctx, const char *name, size_t *col)
+{
+    if (sm_table_find_col(table, name, col))
+        return SM_OK;
+    char list[1024];
+    size_t n = 0;
+    list[0] = '\0';
+    for (size_t i = 0; i < table->ncols && n < sizeof list; i++) {
+        int w = snprintf(list + n, sizeof list - n, "%s%s", i ? ", " : "",
+                         sm_table_col_name(table, i));
+        if (w < 0)
+            break;
+        n += (size_t)w;
+    }
+    return sm_error(ctx, SM_ERR_INPUT, "%s: no column '%s' (the columns are: %s)", table->name,
+                    name, list);
+}
+
+/* Checks row/col and that the cell is not empty; *cell is set for the caller. */
+static sm_status cell_nonempty(const sm_table *t, sm_context *ctx, size_t row, size_t col,
+                               const char *what, const char **cell)
+{
+    if (row >= t->nrows || col >= t->ncols)
+        return sm_error(ctx, SM_ERR_INTERNAL, "%s: row %zu column %zu is outside the table",
+                        t->name, row, col);
+    *cell = sm_table_cell(t, row, col);
+    if ((*cell)[0] == '\0')
+        return sm_error(ctx, SM_ERR_INPUT, "%s:%ld: column '%s' is empty (%s is required)",
+                        t->name, t->lines[row], sm_table_col_name(t, col), what);
+    return SM_OK;
+}
+
+sm_status sm_table_get_double(const sm_table *table, sm_context *ctx, size_t row, size_t col,
+                              double *out)
+{
+    const char *cell;
+    sm_status st = cell_nonempty(table, ctx, row, col, "a number", &cell);
+    if (st)
+        return st;
+    if (sm_parse_double(cell, out))
+        return sm_error(ctx, SM_ERR_INPUT, "%s:%ld: column '%s': '%s' is not a number",
+                        table->name, table->lines[row], sm_table_col_name(table, col), cell);
+    return SM_OK;
+}
+
+sm_status sm_table_get_long(const sm_table *table, sm_context *ctx, size_t row, size_t col,
+                            long *out)
+{
+    const char *cell;
+    sm_status st = cell_nonempty(table, ctx, row, col, "an integer", &cell);
+    if (st)
+        return st;
+    if (sm_parse_long(cell, out))
+        return sm_error(ctx, SM_ERR_INPUT, "%s:%ld: column '%s': '%s' is not an integer",
+                        table->name, table->lines[row], sm_table_col_name(table, col), cell);
+    return SM_OK;
+}
+
+sm_status sm_table_get_text(const sm_table *table, sm_context *ctx, size_t row, size_t col,
+                            const char **out)
+{
+    return cell_nonempty(table, ctx, row, col, "a value", out);
+}
+
+sm_status sm_table_get_yesno(const sm_table *table, sm_context *ctx, size_t row, size_t col,
+                             int *out)
+{
+    const char *cell;
+    sm_status st = cell_nonempty(table, ctx, row, col, "yes or no", &cell);
+    if (st)
+        return st;
+    if (sm__strieq(cell, "yes") || sm__strieq(cell, "true") || strcmp(cell, "1") == 0)
+        *out = 1;
+    else if (sm__strieq(cell, "no") || sm__strieq(cell, "false") || strcmp(cell, "0") == 0)
+        *out = 0;
+    else
+        return sm_error(ctx, SM_ERR_INPUT, "%s:%ld: column '%s': '%s' is not yes or no",
+                        table->name, table->lines[row], sm_table_col_name(table, col), cell);
+    return SM_OK;
+}
+
+/* ---- Writing ---------------------------------------------------------------------------- */
+
+struct sm_csv_writer {
+    sm_context *ctx;
+    FILE *f;
+    int owns;
+    char *name;
+    unsigned flags;
+    size_t fields; /* fields written in the current record */
+};
+
+static sm_status writer_new(sm_csv_writer **out, sm_context *ctx, FILE *f, int owns,
+                            const char *name, unsigned flags)
+{
+    sm_csv_writer *w = sm_calloc(ctx, 1, sizeof *w);
+    if (!w)
+        return SM_ERR_NOMEM;
+    w->ctx = ctx;
+    w->f = f;
+    w->owns = owns;
+    w->flags = flags;
+    w->name = sm__strdup(ctx, name ? name : "(stream)");
+    if (!w->name) {
+        free(w);
+        return SM_ERR_NOMEM;
+    }
+    if ((flags & SM_CSV_BOM) && fputs("\xEF\xBB\xBF", f) == EOF) {
+        sm_status st = sm_error(ctx, SM_ERR_IO, "%s: write failed: %s", w->name, strerror(errno));
+        free(w->name);
+        free(w);
+        return st;
+    }
+    *out = w;
+    return SM_OK;
+}
+
+sm_status sm_csv_writer_open(sm_csv_writer **out, sm_context *ctx, const char *path,
+                             unsigned flags)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return sm_error(ctx, SM_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    sm_status st = writer_new(out, ctx, f, 1, path, flags);
+    if (st)
+        fclose(f);
+    return st;
+}
+
+sm_status sm_csv_writer_stream(sm_csv_writer **out, sm_context *ctx, FILE *stream,
+                               const char *name, unsigned flags)
+{
+    *out = NULL;
+    return writer_new(out, ctx, stream, 0, name, flags);
+}
+
+static sm_status put(sm_csv_writer *w, const char *s, size_t n)
+{
+    if (n && fwrite(s, 1, n, w->f) != n)
+        return sm_error(w->ctx, SM_ERR_IO, "%s: write failed: %s", w->name, strerror(errno));
+    return SM_OK;
+}
+
+static sm_status separator(sm_csv_writer *w)
+{
+    return w->fields++ ? put(w, ",", 1) : SM_OK;
+}
+
+sm_status sm_csv_writer_text(sm_csv_writer *w, const char *text)
+{
+    sm_status st;
+    if (!text)
+        text = "";
+    size_t n = strlen(text);
+    if ((st = separator(w)))
+        return st;
+    int quote = n == 0 || is_space(text[0]) || is_space(text[n - 1]) || strpbrk(text, ",\"\r\n");
+    if (!quote)
+        return put(w, text, n);
+    if ((st = put(w, "\"", 1)))
+        return st;
+    for (const char *p = text; *p; p++) {
+        if ((st = put(w, p, 1)) || (*p == '"' && (st = put(w, "\"", 1))))
+            return st;
+    }
+    return put(w, "\"", 1);
+}
+
+sm_status sm_csv_writer_double(sm_csv_writer *w, double v)
+{
+    char buf[32];
+    sm_status st;
+    if (isinf(v))
+        return sm_error(w->ctx, SM_ERR_INTERNAL, "%s: refusing to write an infinite value in "
+                        "column %zu", w->name, w->fields + 1);
+    if ((st = separator(w)))
+        return st;
+    if (isnan(v))
+        return SM_OK;
+    int n = sm_format_double(v, buf, sizeof buf);
+    return put(w, buf, (size_t)n);
+}
+
+sm_status sm_csv_writer_long(sm_csv_writer *w, long long v)
+{
+    char buf[32];
+    sm_status st;
+    if ((st = separator(w)))
+        return st;
+    int n = snprintf(buf, sizeof buf, "%lld", v);
+    return put(w, buf, (size_t)n);
+}
+
+sm_status sm_csv_writer_end_row(sm_csv_writer *w)
+{
+    w->fields = 0;
+    return (w->flags & SM_CSV_CRLF) ? put(w, "\r\n", 2) : put(w, "\n", 1);
+}
+
+sm_status sm_csv_writer_close(sm_csv_writer *w)
+{
+    sm_status st = SM_OK;
+    if (!w)
+        return SM_OK;
+    if (fflush(w->f) != 0 || ferror(w->f))
+        st = sm_error(w->ctx, SM_ERR_IO, "%s: write failed: %s", w->name, strerror(errno));
+    if (w->owns && fclose(w->f) != 0 && st == SM_OK)
+        st = sm_error(w->ctx, SM_ERR_IO, "%s: close failed: %s", w->name, strerror(errno));
+    w->f = NULL;
+    free(w->name);
+    free(w);
+    return st;
+}
+
+void sm_csv_writer_destroy(sm_csv_writer *w)
+{
+    if (!w)
+        return;
+    if (w->owns && w->f)
+        fclose(w->f);
+    free(w->name);
+    free(w);
+}

@@ -1,0 +1,316 @@
+/* results.c: the per-parcel results table and its writers (GeoPackage/Shapefile, CSV).
+ * The parcel layer is rebuilt from the input file feature by feature, so every input
+ * attribute and geometry passes through untouched; results are matched by feature order. */
+#include "sinkmap/results.h"
+
+#include <cpl_conv.h>
+#include <cpl_error.h>
+#include <cpl_string.h>
+#include <gdal.h>
+#include <math.h>
+#include <ogr_api.h>
+#include <ogr_srs_api.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+#include "sinkmap/raster.h"
+#include "sinkmap/table.h"
+
+sm_status sm_results_create(sm_results **out, sm_context *ctx, size_t nrows)
+{
+    *out = calloc(1, sizeof **out);
+    if (!*out)
+        return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+    (*out)->nrows = nrows;
+    return SM_OK;
+}
+
+void sm_results_destroy(sm_results *r)
+{
+    if (!r)
+        return;
+    if (r->text)
+        for (size_t i = 0; i < r->nrows * r->nfields; i++)
+            free(r->text[i]);
+    free(r->text);
+    free(r->num);
+    free(r->fields);
+    free(r);
+}
+
+sm_status sm_results_add(sm_results *r, sm_context *ctx, const char *name, sm_result_type type,
+                         const char *unit, const char *meaning, size_t *col)
+{
+    if (strlen(name) > 10)
+        return sm_error(ctx, SM_ERR_INTERNAL, "result field name '%s' is longer than 10 characters", name);
+    if (sm_results_find(r, name) >= 0)
+        return sm_error(ctx, SM_ERR_INTERNAL, "result field '%s' added twice", name);
+    size_t nf = r->nfields + 1;
+    sm_result_field *f = realloc(r->fields, nf * sizeof *f);
+    if (!f)
+        return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+    r->fields = f;
+    double *num = malloc((r->nrows ? r->nrows : 1) * nf * sizeof *num);
+    char **text = calloc((r->nrows ? r->nrows : 1) * nf, sizeof *text);
+    if (!num || !text) {
+        free(num);
+        free(text);
+        return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < r->nrows; i++) {
+        for (size_t k = 0; k < r->nfields; k++) {
+            num[i * nf + k] = r->num[i * r->nfields + k];
+            text[i * nf + k] = r->text[i * r->nfields + k];
+        }
+        num[i * nf + r->nfields] = NAN;
+    }
+    free(r->num);
+    free(r->text);
+    r->num = num;
+    r->text = text;
+    sm_result_field *nfd = &r->fields[r->nfields];
+    memset(nfd, 0, sizeof *nfd);
+    snprintf(nfd->name, sizeof nfd->name, "%s", name);
+    nfd->type = type;
+    nfd->unit = unit ? unit : "";
+    nfd->meaning = meaning ? meaning : "";
+    *col = r->nfields;
+    r->nfields = nf;
+    return SM_OK;
+}
+
+void sm_results_set(sm_results *r, size_t row, size_t col, double v) { r->num[row * r->nfields + col] = v; }
+
+sm_status sm_results_set_text(sm_results *r, sm_context *ctx, size_t row, size_t col, const char *text)
+{
+    char **slot = &r->text[row * r->nfields + col];
+    free(*slot);
+    *slot = NULL;
+    if (text) {
+        *slot = sm__strdup(ctx, text);
+        if (!*slot)
+            return SM_ERR_NOMEM;
+    }
+    return SM_OK;
+}
+
+double sm_results_get(const sm_results *r, size_t row, size_t col) { return r->num[row * r->nfields + col]; }
+
+long sm_results_find(const sm_results *r, const char *name)
+{
+    for (size_t k = 0; k < r->nfields; k++)
+        if (strcmp(r->fields[k].name, name) == 0)
+            return (long)k;
+    return -1;
+}
+
+static const char *gdal_msg(void)
+{
+    const char *m = CPLGetLastErrorMsg();
+    return (m && m[0]) ? m : "unknown error";
+}
+
+static sm_status write_dictionary(const sm_results *r, sm_context *ctx, GDALDatasetH ds)
+{
+    OGRLayerH lyr = GDALDatasetCreateLayer(ds, "sinkmap_fields", NULL, wkbNone, NULL);
+    if (!lyr)
+        return sm_error(ctx, SM_ERR_IO, "cannot create the table sinkmap_fields: %s", gdal_msg());
+    const char *cols[3] = {"name", "meaning", "unit"};
+    for (int k = 0; k < 3; k++) {
+        OGRFieldDefnH fd = OGR_Fld_Create(cols[k], OFTString);
+        OGR_L_CreateField(lyr, fd, TRUE);
+        OGR_Fld_Destroy(fd);
+    }
+    for (size_t k = 0; k < r->nfields; k++) {
+        OGRFeatureH f = OGR_F_Create(OGR_L_GetLayerDefn(lyr));
+        OGR_F_SetFieldString(f, 0, r->fields[k].name);
+        OGR_F_SetFieldString(f, 1, r->fields[k].meaning);
+        OGR_F_SetFieldString(f, 2, r->fields[k].unit);
+        OGRErr e = OGR_L_CreateFeature(lyr, f);
+        OGR_F_Destroy(f);
+        if (e != OGRERR_NONE)
+            return sm_error(ctx, SM_ERR_IO, "cannot write sinkmap_fields: %s", gdal_msg());
+    }
+    return SM_OK;
+}
+
+sm_status sm_results_write_layer(const sm_results *r, sm_context *ctx, const sm_parcels *p,
+                                 const char *path, const char *driver)
+{
+    sm_gdal_init();
+    sm_status st = SM_OK;
+    char **oo = NULL, **lco = NULL;
+    GDALDatasetH src = NULL, dst = NULL;
+    int is_shp = strcmp(driver, "ESRI Shapefile") == 0;
+    const char *enc = sm_parcels_encoding(p);
+    if (enc && enc[0])
+        oo = CSLSetNameValue(oo, "ENCODING", enc);
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    CPLErrorReset();
+    src = GDALOpenEx(sm_parcels_path(p), GDAL_OF_VECTOR | GDAL_OF_READONLY, NULL, (const char *const *)oo, NULL);
+    CPLPopErrorHandler();
+    if (!src) {
+        st = sm_error(ctx, SM_ERR_INPUT, "%s: cannot reopen: %s", sm_parcels_path(p), gdal_msg());
+        goto end;
+    }
+    OGRLayerH sl = GDALDatasetGetLayerByName(src, sm_parcels_layer_name(p));
+    GDALDriverH drv = GDALGetDriverByName(driver);
+    if (!sl || !drv) {
+        st = sm_error(ctx, SM_ERR_INTERNAL, "cannot prepare %s", path);
+        goto end;
+    }
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    dst = GDALCreate(drv, path, 0, 0, 0, GDT_Unknown, NULL);
+    CPLPopErrorHandler();
+    if (!dst) {
+        st = sm_error(ctx, SM_ERR_IO, "%s: cannot create: %s", path, gdal_msg());
+        goto end;
+    }
+    if (is_shp)
+        lco = CSLSetNameValue(lco, "ENCODING", (enc && enc[0]) ? enc : "UTF-8");
+    OGRLayerH dl = GDALDatasetCreateLayer(dst, sm_parcels_layer_name(p), OGR_L_GetSpatialRef(sl),
+                                          is_shp ? wkbPolygon : wkbMultiPolygon, lco);
+    if (!dl) {
+        st = sm_error(ctx, SM_ERR_IO, "%s: cannot create the layer: %s", path, gdal_msg());
+        goto end;
+    }
+    OGRFeatureDefnH sdefn = OGR_L_GetLayerDefn(sl);
+    int nsrc = OGR_FD_GetFieldCount(sdefn);
+    for (int k = 0; k < nsrc; k++) {
+        OGRFieldDefnH fd = OGR_FD_GetFieldDefn(sdefn, k);
+        if (sm_results_find(r, OGR_Fld_GetNameRef(fd)) >= 0) {
+            st = sm_error(ctx, SM_ERR_INPUT,
+                          "%s: the parcels already have a field '%s', which sinkmap writes; "
+                          "rename it in the input",
+                          sm_parcels_path(p), OGR_Fld_GetNameRef(fd));
+            goto end;
+        }
+        if (OGR_L_CreateField(dl, fd, TRUE) != OGRERR_NONE) {
+            st = sm_error(ctx, SM_ERR_IO, "%s: cannot create field %s", path, OGR_Fld_GetNameRef(fd));
+            goto end;
+        }
+    }
+    for (size_t k = 0; k < r->nfields; k++) {
+        OGRFieldType t = r->fields[k].type == SM_RESULT_TEXT  ? OFTString
+                         : r->fields[k].type == SM_RESULT_INT ? OFTInteger
+                                                              : OFTReal;
+        OGRFieldDefnH fd = OGR_Fld_Create(r->fields[k].name, t);
+        if (t == OFTString)
+            OGR_Fld_SetWidth(fd, 200);
+        if (t == OFTReal && is_shp) {
+            OGR_Fld_SetWidth(fd, 24);
+            OGR_Fld_SetPrecision(fd, 15);
+        }
+        OGRErr e = OGR_L_CreateField(dl, fd, TRUE);
+        OGR_Fld_Destroy(fd);
+        if (e != OGRERR_NONE) {
+            st = sm_error(ctx, SM_ERR_IO, "%s: cannot create field %s", path, r->fields[k].name);
+            goto end;
+        }
+    }
+    OGRFeatureDefnH ddefn = OGR_L_GetLayerDefn(dl);
+    GDALDatasetStartTransaction(dst, FALSE);
+    OGR_L_ResetReading(sl);
+    OGRFeatureH sf;
+    size_t i = 0;
+    while ((sf = OGR_L_GetNextFeature(sl)) != NULL) {
+        if (i >= r->nrows || OGR_F_GetFID(sf) != sm_parcels_fid(p, i)) {
+            OGR_F_Destroy(sf);
+            st = sm_error(ctx, SM_ERR_INPUT, "%s: the parcels changed while sinkmap was running",
+                          sm_parcels_path(p));
+            goto end;
+        }
+        OGRFeatureH df = OGR_F_Create(ddefn);
+        OGR_F_SetFrom(df, sf, TRUE);
+        OGRGeometryH geom = OGR_F_GetGeometryRef(df);
+        if (geom && !is_shp && wkbFlatten(OGR_G_GetGeometryType(geom)) == wkbPolygon)
+            OGR_F_SetGeometryDirectly(df, OGR_G_ForceToMultiPolygon(OGR_G_Clone(geom)));
+        for (size_t k = 0; k < r->nfields; k++) {
+            int fi = nsrc + (int)k;
+            if (r->fields[k].type == SM_RESULT_TEXT) {
+                const char *t = r->text[i * r->nfields + k];
+                if (t)
+                    OGR_F_SetFieldString(df, fi, t);
+                else
+                    OGR_F_SetFieldNull(df, fi);
+            } else {
+                double v = r->num[i * r->nfields + k];
+                if (isnan(v))
+                    OGR_F_SetFieldNull(df, fi);
+                else if (r->fields[k].type == SM_RESULT_INT)
+                    OGR_F_SetFieldInteger(df, fi, (int)v);
+                else
+                    OGR_F_SetFieldDouble(df, fi, v);
+            }
+        }
+        OGRErr e = OGR_L_CreateFeature(dl, df);
+        OGR_F_Destroy(df);
+        OGR_F_Destroy(sf);
+        if (e != OGRERR_NONE) {
+            st = sm_error(ctx, SM_ERR_IO, "%s: cannot write feature %zu: %s", path, i, gdal_msg());
+            goto end;
+        }
+        i++;
+    }
+    if (GDALDatasetCommitTransaction(dst) != OGRERR_NONE) {
+        st = sm_error(ctx, SM_ERR_IO, "%s: cannot commit: %s", path, gdal_msg());
+        goto end;
+    }
+    if (!is_shp && (st = write_dictionary(r, ctx, dst)) != SM_OK)
+        goto end;
+end:
+    if (dst) {
+        CPLErrorReset();
+        GDALClose(dst);
+        if (CPLGetLastErrorType() >= CE_Failure && st == SM_OK)
+            st = sm_error(ctx, SM_ERR_IO, "%s: cannot finish writing: %s", path, gdal_msg());
+    }
+    if (src)
+        GDALClose(src);
+    CSLDestroy(oo);
+    CSLDestroy(lco);
+    return st;
+}
+
+sm_status sm_results_write_csv(const sm_results *r, sm_context *ctx, const sm_parcels *p,
+                               const sm_field_role *keys, size_t nkeys, const char *path)
+{
+    sm_csv_writer *w = NULL;
+    sm_status st = sm_csv_writer_open(&w, ctx, path, SM_CSV_BOM);
+    if (st != SM_OK)
+        return st;
+    if ((st = sm_csv_writer_text(w, "fid")) != SM_OK)
+        goto end;
+    for (size_t k = 0; k < nkeys; k++)
+        if ((st = sm_csv_writer_text(w, sm_field_role_key(keys[k]))) != SM_OK)
+            goto end;
+    for (size_t k = 0; k < r->nfields; k++)
+        if ((st = sm_csv_writer_text(w, r->fields[k].name)) != SM_OK)
+            goto end;
+    if ((st = sm_csv_writer_end_row(w)) != SM_OK)
+        goto end;
+    for (size_t i = 0; i < r->nrows; i++) {
+        if ((st = sm_csv_writer_long(w, (long long)sm_parcels_fid(p, i))) != SM_OK)
+            goto end;
+        for (size_t k = 0; k < nkeys; k++)
+            if ((st = sm_csv_writer_text(w, sm_parcels_str(p, i, keys[k]))) != SM_OK)
+                goto end;
+        for (size_t k = 0; k < r->nfields; k++) {
+            if (r->fields[k].type == SM_RESULT_TEXT)
+                st = sm_csv_writer_text(w, r->text[i * r->nfields + k]);
+            else
+                st = sm_csv_writer_double(w, r->num[i * r->nfields + k]);
+            if (st != SM_OK)
+                goto end;
+        }
+        if ((st = sm_csv_writer_end_row(w)) != SM_OK)
+            goto end;
+    }
+    st = sm_csv_writer_close(w);
+    w = NULL;
+end:
+    sm_csv_writer_destroy(w);
+    return st;
+}

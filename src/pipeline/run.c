@@ -1,0 +1,904 @@
+/* run.c: a seasonal job from plan to outputs.
+ * sm_validate opens and checks every input before anything is written; sm_run then makes
+ * one pass per scene and per drone raster, computes stock, carbon and sinks per parcel, and
+ * writes everything into a staging folder that replaces the output folder only on success. */
+#include "sinkmap/pipeline.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/util.h"
+#include "pipeline/internal.h"
+#include "sinkmap/carbon.h"
+#include "sinkmap/hash.h"
+#include "sinkmap/legend.h"
+#include "sinkmap/results.h"
+#include "sinkmap/table.h"
+
+/* Per-parcel inventory facts resolved during planning. */
+typedef struct stand {
+    int lc_code;                       /* legend code of DI_LEI, 0 when empty */
+    int is_stand;                      /* tree forest with a volume: carbon from volume */
+    const sm_species_group *group;
+    const sm_growth_curve *curve;
+    double volume, age;
+    int survey_year;
+} stand;
+
+typedef struct run_state {
+    sm__plan plan;
+    sm_params *params;
+    stand *stands;
+    sm_date *dates;
+    sm_results *res;
+} run_state;
+
+static void label(const sm_parcels *p, size_t i, char *buf, size_t n)
+{
+    static const sm_field_role keys[] = {SM_FIELD_COUNTY, SM_FIELD_TOWNSHIP, SM_FIELD_VILLAGE,
+                                         SM_FIELD_COMPARTMENT, SM_FIELD_SUBCOMPARTMENT};
+    size_t len = (size_t)snprintf(buf, n, "parcel fid %lld", (long long)sm_parcels_fid(p, i));
+    int any = 0;
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0] && len < n; k++) {
+        const char *v = sm_parcels_str(p, i, keys[k]);
+        if (!v[0])
+            continue;
+        len += (size_t)snprintf(buf + len, n - len, "%s%s", any ? "/" : " (", v);
+        any = 1;
+    }
+    if (any && len < n)
+        snprintf(buf + len, n - len, ")");
+}
+
+static int role_index(const char *name)
+{
+    for (int r = 0; r < SM__NROLES; r++)
+        if (strcmp(name, SM__ROLE_NAMES[r]) == 0)
+            return r;
+    return -1;
+}
+
+static void free_state(run_state *rs)
+{
+    sm__plan *plan = &rs->plan;
+    if (plan->scenes) {
+        for (size_t s = 0; s < plan->nscenes; s++) {
+            for (size_t f = 0; f < plan->scenes[s].nrasters; f++)
+                sm_raster_close(plan->scenes[s].rasters[f]);
+            sm_raster_close(plan->scenes[s].mask);
+        }
+    }
+    free(plan->scenes);
+    free(plan->acc);
+    free(plan->dacc);
+    free(plan->parcel_area_grid);
+    sm_parcel_geoms_destroy(plan->geoms);
+    sm_parcels_destroy(plan->parcels);
+    sm_params_destroy(rs->params);
+    free(rs->stands);
+    free(rs->dates);
+    sm_results_destroy(rs->res);
+}
+
+static sm_status open_scene(sm_context *ctx, run_state *rs, size_t s)
+{
+    sm__scene *sc = &rs->plan.scenes[s];
+    const sm_job_scene *js = sc->job;
+    sm_status st;
+    for (size_t f = 0; f < js->nfiles; f++) {
+        const sm_job_file *jf = &js->files[f];
+        if ((st = sm_raster_open(&sc->rasters[f], ctx, jf->path)) != SM_OK)
+            return st;
+        sc->nrasters++;
+        int nb = sm_raster_band_count(sc->rasters[f]);
+        if ((int)jf->nroles > nb)
+            return sm_error(ctx, SM_ERR_INPUT,
+                            "%s: roles.%s names %zu bands but the raster has %d (scene %s)",
+                            jf->path, jf->tag, jf->nroles, nb, js->id);
+        for (size_t b = 0; b < jf->nroles; b++) {
+            if (strcmp(jf->roles[b], "-") == 0)
+                continue;
+            int r = role_index(jf->roles[b]);
+            if (r < 0)
+                return sm_error(ctx, SM_ERR_INPUT,
+                                "%s: [scene.%s] roles.%s: unknown band role '%s' (expected blue, "
+                                "green, red, nir, swir1, swir2, or - to skip a band)",
+                                rs->plan.job->path, js->id, jf->tag, jf->roles[b]);
+            if (sc->bands[r].raster)
+                return sm_error(ctx, SM_ERR_INPUT, "%s: [scene.%s] band role '%s' is given twice",
+                                rs->plan.job->path, js->id, jf->roles[b]);
+            sm__band_src *bs = &sc->bands[r];
+            bs->raster = sc->rasters[f];
+            bs->band = (int)b + 1;
+            double sc_auto, off_auto;
+            bs->scaling_source = sm_raster_reflectance_scaling(sc->rasters[f], bs->band, &sc_auto, &off_auto);
+            bs->scale = js->scale_auto ? sc_auto : js->scale;
+            bs->offset = js->offset_auto ? off_auto : js->offset;
+            if (!js->scale_auto || !js->offset_auto)
+                bs->scaling_source = "job";
+        }
+    }
+    static const int required[] = {SM__ROLE_GREEN, SM__ROLE_RED, SM__ROLE_NIR};
+    for (size_t k = 0; k < sizeof required / sizeof required[0]; k++)
+        if (!sc->bands[required[k]].raster)
+            return sm_error(ctx, SM_ERR_INPUT, "%s: [scene.%s] has no '%s' band (roles.<tag>)",
+                            rs->plan.job->path, js->id, SM__ROLE_NAMES[required[k]]);
+    if (js->mask && (st = sm_raster_open(&sc->mask, ctx, js->mask)) != SM_OK)
+        return st;
+    /* Every raster of the job is read on the analysis grid's CRS; warping comes later. */
+    sm_raster *ref = rs->plan.scenes[0].rasters[0];
+    for (size_t f = 0; f < sc->nrasters + (sc->mask ? 1 : 0); f++) {
+        sm_raster *r = f < sc->nrasters ? sc->rasters[f] : sc->mask;
+        if (!sm_raster_same_crs(r, ref))
+            return sm_error(ctx, SM_ERR_INPUT,
+                            "%s: its CRS differs from the analysis grid's (%s); reproject it to "
+                            "the first scene's CRS",
+                            sm_raster_path(r), sm_raster_path(ref));
+        sm_grid g = sm_raster_grid(r), a = rs->plan.grid;
+        if (g.x0 >= a.x0 + (double)a.ncols * a.dx || g.x0 + (double)g.ncols * g.dx <= a.x0 ||
+            g.y0 <= a.y0 - (double)a.nrows * a.dy || g.y0 - (double)g.nrows * g.dy >= a.y0)
+            return sm_error(ctx, SM_ERR_INPUT, "%s: does not overlap the analysis grid of %s",
+                            sm_raster_path(r), sm_raster_path(ref));
+    }
+    return sm_date_parse(ctx, js->date, &rs->dates[s]);
+}
+
+/* Opens and checks everything; fills rs. Nothing is written. */
+static sm_status plan_job(sm_context *ctx, const sm_job *job, run_state *rs)
+{
+    sm_status st;
+    sm__plan *plan = &rs->plan;
+    memset(rs, 0, sizeof *rs);
+    plan->job = job;
+    plan->t_start = sm__now();
+    /* Inputs exist: name the first missing file before opening anything. */
+    if (!sm__file_exists(job->parcels_path))
+        return sm_error(ctx, SM_ERR_INPUT, "%s: no such parcel file ([parcels] path in %s)",
+                        job->parcels_path, job->path);
+    for (size_t s = 0; s < job->nscenes; s++) {
+        for (size_t f = 0; f < job->scenes[s].nfiles; f++)
+            if (!sm__file_exists(job->scenes[s].files[f].path))
+                return sm_error(ctx, SM_ERR_INPUT, "%s: no such raster file ([scene.%s] raster.%s in %s)",
+                                job->scenes[s].files[f].path, job->scenes[s].id,
+                                job->scenes[s].files[f].tag, job->path);
+        if (job->scenes[s].mask && !sm__file_exists(job->scenes[s].mask))
+            return sm_error(ctx, SM_ERR_INPUT, "%s: no such raster file ([scene.%s] mask in %s)",
+                            job->scenes[s].mask, job->scenes[s].id, job->path);
+    }
+    for (size_t d = 0; d < job->ndrones; d++)
+        if (!sm__file_exists(job->drones[d].chm))
+            return sm_error(ctx, SM_ERR_INPUT, "%s: no such raster file ([drone.%s] chm in %s)",
+                            job->drones[d].chm, job->drones[d].id, job->path);
+    if ((st = sm_params_load(&rs->params, ctx, sm_job_data_dir(job))) != SM_OK)
+        return st;
+    sm_parcels_options po = SM_PARCELS_OPTIONS_INIT;
+    po.encoding = job->encoding;
+    for (int r = 0; r < SM_FIELD_COUNT; r++)
+        po.fields[r] = job->fields[r];
+    if ((st = sm_parcels_open(&plan->parcels, ctx, job->parcels_path, &po)) != SM_OK)
+        return st;
+    plan->nparcels = sm_parcels_count(plan->parcels);
+    plan->nscenes = job->nscenes;
+    plan->scenes = calloc(job->nscenes, sizeof *plan->scenes);
+    rs->dates = calloc(job->nscenes, sizeof *rs->dates);
+    if (!plan->scenes || !rs->dates)
+        return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+    for (size_t s = 0; s < job->nscenes; s++) {
+        plan->scenes[s].job = &job->scenes[s];
+        if (s == 0) {
+            sm__scene *sc = &plan->scenes[0];
+            if ((st = sm_raster_open(&sc->rasters[0], ctx, job->scenes[0].files[0].path)) != SM_OK)
+                return st;
+            plan->grid = sm_raster_grid(sc->rasters[0]);
+            sm_raster_close(sc->rasters[0]);
+            sc->rasters[0] = NULL;
+        }
+        if ((st = open_scene(ctx, rs, s)) != SM_OK)
+            return st;
+        plan->scenes[s].decimal_year = sm_decimal_year(rs->dates[s]);
+    }
+    plan->grid_wkt = sm_raster_crs_wkt(plan->scenes[0].rasters[0]);
+    for (size_t d = 0; d < job->ndrones; d++) {
+        sm_raster *r = NULL;
+        if ((st = sm_raster_open(&r, ctx, job->drones[d].chm)) != SM_OK)
+            return st;
+        sm_raster_close(r);
+    }
+    if ((st = sm_parcels_project(&plan->geoms, ctx, plan->parcels, plan->grid_wkt)) != SM_OK)
+        return st;
+    /* Overlap: at least one parcel must touch the analysis grid. */
+    size_t inside = 0;
+    plan->parcel_area_grid = calloc(plan->nparcels, sizeof(double));
+    if (!plan->parcel_area_grid)
+        return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < plan->nparcels; i++) {
+        double x0, y0, x1, y1;
+        size_t np;
+        const sm_polygon *parts = sm_parcel_geoms_parts(plan->geoms, i, &np);
+        plan->parcel_area_grid[i] = np ? sm_polygon_area(parts, np) : 0.0;
+        if (!sm_parcel_geoms_bbox(plan->geoms, i, &x0, &y0, &x1, &y1))
+            continue;
+        sm_window w = sm_grid_window_for_box(&plan->grid, x0, y0, x1, y1);
+        if (w.ncols > 0)
+            inside++;
+    }
+    if (inside == 0) {
+        double x0 = plan->grid.x0, y1 = plan->grid.y0;
+        return sm_error(ctx, SM_ERR_INPUT,
+                        "%s: none of its %zu parcels overlaps the imagery (%s covers x %.1f..%.1f, "
+                        "y %.1f..%.1f in its CRS); check the CRS of both",
+                        job->parcels_path, plan->nparcels, sm_raster_path(plan->scenes[0].rasters[0]),
+                        x0, x0 + (double)plan->grid.ncols * plan->grid.dx,
+                        y1 - (double)plan->grid.nrows * plan->grid.dy, y1);
+    }
+    /* Inventory facts per parcel: land class, species group, growth curve. */
+    rs->stands = calloc(plan->nparcels, sizeof *rs->stands);
+    if (!rs->stands)
+        return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+    char lab[256];
+    for (size_t i = 0; i < plan->nparcels; i++) {
+        stand *sd = &rs->stands[i];
+        const sm_parcels *p = plan->parcels;
+        const char *dilei = sm_parcels_str(p, i, SM_FIELD_LAND_CLASS);
+        if (!job->fields[SM_FIELD_LAND_CLASS] || !dilei[0])
+            continue;
+        const sm_dilei_class *dc = NULL;
+        if ((st = sm_params_dilei(rs->params, ctx, dilei, &dc)) != SM_OK) {
+            label(p, i, lab, sizeof lab);
+            return sm_error(ctx, SM_ERR_INPUT, "%s: %s, field %s: %s", job->parcels_path, lab,
+                            job->fields[SM_FIELD_LAND_CLASS], sm_context_message(ctx));
+        }
+        sd->lc_code = dc->landcover;
+        if (sd->lc_code != 1 || !job->fields[SM_FIELD_VOLUME])
+            continue;
+        /* A tree-forest parcel: its carbon comes from its inventory volume. */
+        label(p, i, lab, sizeof lab);
+        const char *species = sm_parcels_str(p, i, SM_FIELD_SPECIES);
+        if (!job->fields[SM_FIELD_SPECIES])
+            return sm_error(ctx, SM_ERR_INPUT, "%s: [parcels] field.species is needed for tree-forest parcels",
+                            job->path);
+        if ((st = sm_params_species(rs->params, ctx, species, &sd->group)) != SM_OK)
+            return sm_error(ctx, SM_ERR_INPUT, "%s: %s, field %s: %s", job->parcels_path, lab,
+                            job->fields[SM_FIELD_SPECIES], sm_context_message(ctx));
+        sm_origin origin = SM_ORIGIN_NATURAL;
+        if (job->fields[SM_FIELD_ORIGIN] &&
+            (st = sm_origin_parse(ctx, sm_parcels_str(p, i, SM_FIELD_ORIGIN), &origin)) != SM_OK)
+            return sm_error(ctx, SM_ERR_INPUT, "%s: %s, field %s: %s", job->parcels_path, lab,
+                            job->fields[SM_FIELD_ORIGIN], sm_context_message(ctx));
+        if ((st = sm_params_growth(rs->params, ctx, sd->group, origin, &sd->curve)) != SM_OK)
+            return st;
+        sd->volume = sm_parcels_num(p, i, SM_FIELD_VOLUME);
+        if (isnan(sd->volume) || sd->volume < 0)
+            return sm_error(ctx, SM_ERR_INPUT,
+                            "%s: %s, field %s: '%s' is not a volume; expected m³/ha >= 0 for a "
+                            "tree-forest parcel",
+                            job->parcels_path, lab, job->fields[SM_FIELD_VOLUME],
+                            sm_parcels_str(p, i, SM_FIELD_VOLUME));
+        sd->age = job->fields[SM_FIELD_AGE] ? sm_parcels_num(p, i, SM_FIELD_AGE) : NAN;
+        if (isnan(sd->age) || sd->age <= 0)
+            return sm_error(ctx, SM_ERR_INPUT,
+                            "%s: %s, field %s: '%s' is not a stand age; expected years > 0",
+                            job->parcels_path, lab, job->fields[SM_FIELD_AGE] ? job->fields[SM_FIELD_AGE] : "(field.age not mapped)",
+                            sm_parcels_str(p, i, SM_FIELD_AGE));
+        double sy = job->fields[SM_FIELD_SURVEY_YEAR] ? sm_parcels_num(p, i, SM_FIELD_SURVEY_YEAR)
+                                                      : job->default_survey_year;
+        if (isnan(sy))
+            return sm_error(ctx, SM_ERR_INPUT,
+                            "%s: %s: no survey year (map field.survey_year or set [parcels] "
+                            "survey_year in %s)",
+                            job->parcels_path, lab, job->path);
+        sd->survey_year = (int)sy;
+        /* Check the projection to every date now, so a run never fails half way. */
+        for (size_t s = 0; s < job->nscenes; s++) {
+            double v;
+            if ((st = sm_project_volume(ctx, sd->curve, lab, sd->volume, sd->age, sd->survey_year,
+                                        rs->dates[s], &v, NULL)) != SM_OK)
+                return st;
+        }
+        sd->is_stand = 1;
+    }
+    plan->acc = calloc(plan->nparcels * job->nscenes, sizeof *plan->acc);
+    plan->dacc = calloc(plan->nparcels * (job->ndrones ? job->ndrones : 1), sizeof *plan->dacc);
+    if (!plan->acc || !plan->dacc)
+        return sm_error(ctx, SM_ERR_NOMEM, "out of memory for %zu parcels", plan->nparcels);
+    return SM_OK;
+}
+
+sm_status sm_validate(sm_context *ctx, const sm_job *job)
+{
+    run_state rs;
+    sm_status st = plan_job(ctx, job, &rs);
+    free_state(&rs);
+    return st;
+}
+
+/* ---- per-parcel results ---- */
+
+typedef struct cols {
+    size_t area_ha, area_mu, repair, lc_inv, group, flags;
+    size_t ff[64], obs[64], lc[64], nbr[64], vol[64], stk[64], c[64], cf[64];
+    size_t dnbr, sink_c, sink_co2, diffpct;
+    size_t chm_mean[8], chm_cov[8], chm_obs[8];
+} cols;
+
+static sm_status add_col(sm_results *r, sm_context *ctx, size_t *col, sm_result_type t,
+                         const char *unit, const char *meaning, const char *fmt, const char *id)
+{
+    char name[32];
+    snprintf(name, sizeof name, fmt, id);
+    return sm_results_add(r, ctx, name, t, unit, meaning, col);
+}
+
+static double scene_ff(const sm__scene_acc *a, double *valid_out)
+{
+    double valid = 0, forest = 0;
+    for (int k = 1; k < SM__CODE_CLOUD; k++) {
+        valid += a->cls[k];
+        const sm_legend_entry *e = sm_legend_find(k);
+        if (e && e->is_forest)
+            forest += a->cls[k];
+    }
+    if (valid_out)
+        *valid_out = valid;
+    return valid > 0 ? forest / valid : NAN;
+}
+
+static int scene_majority(const sm__scene_acc *a)
+{
+    int best = 0;
+    double bw = 0;
+    for (int k = 1; k < SM__NCODES; k++)
+        if (a->cls[k] > bw) {
+            bw = a->cls[k];
+            best = k;
+        }
+    return best;
+}
+
+static void add_flag(char *flags, size_t n, const char *f)
+{
+    size_t len = strlen(flags);
+    snprintf(flags + len, n - len, "%s%s", len ? ";" : "", f);
+}
+
+static sm_status compute_results(sm_context *ctx, run_state *rs)
+{
+    sm__plan *plan = &rs->plan;
+    const sm_job *job = plan->job;
+    sm_status st;
+    size_t ns = plan->nscenes;
+    cols c;
+    memset(&c, 0, sizeof c);
+    if (ns > 64 || job->ndrones > 8)
+        return sm_error(ctx, SM_ERR_INPUT, "%s: at most 64 scenes and 8 drone rasters per job", job->path);
+    if ((st = sm_results_create(&rs->res, ctx, plan->nparcels)) != SM_OK)
+        return st;
+    sm_results *r = rs->res;
+#define ADD(col, type, unit, meaning, name) \
+    if ((st = sm_results_add(r, ctx, name, type, unit, meaning, &(col))) != SM_OK) return st
+#define ADDS(col, type, unit, meaning, fmt, id) \
+    if ((st = add_col(r, ctx, &(col), type, unit, meaning, fmt, id)) != SM_OK) return st
+    ADD(c.area_ha, SM_RESULT_REAL, "ha", "parcel area from its geometry in the parcels' CRS", "area_ha");
+    ADD(c.area_mu, SM_RESULT_REAL, "mu", "parcel area in mu (1 ha = 15 mu)", "area_mu");
+    ADD(c.lc_inv, SM_RESULT_INT, "code", "land-cover code of the inventory land class (DI_LEI)", "lc_inv");
+    ADD(c.group, SM_RESULT_TEXT, "", "species group of the dominant species", "sp_group");
+    for (size_t s = 0; s < ns; s++) {
+        const char *id = plan->scenes[s].job->id;
+        ADDS(c.ff[s], SM_RESULT_REAL, "share", "forest fraction (tree forest + bamboo) of the observed area", "ff_%s", id);
+        ADDS(c.obs[s], SM_RESULT_REAL, "share", "share of the parcel observed (inside the imagery, not cloud, not nodata)", "obs_%s", id);
+        ADDS(c.lc[s], SM_RESULT_INT, "code", "majority land-cover class (coverage-weighted)", "lc_%s", id);
+        ADDS(c.nbr[s], SM_RESULT_REAL, "index", "mean NBR (coverage-weighted)", "nbr_%s", id);
+    }
+    for (size_t s = 0; s < ns; s++) {
+        const char *id = plan->scenes[s].job->id;
+        ADDS(c.vol[s], SM_RESULT_REAL, "m3/ha", "stand volume at the scene date (growth-projected, loss-adjusted)", "vol_%s", id);
+        ADDS(c.stk[s], SM_RESULT_REAL, "m3", "growing stock at the scene date", "stk_%s", id);
+        ADDS(c.c[s], SM_RESULT_REAL, "t C", "stand carbon, volume factors: V·SVD·BEF·(1+R)·CF × area", "c_%s", id);
+        ADDS(c.cf[s], SM_RESULT_REAL, "t C", "stand carbon, Fang continuous BEF: (aV+b)·CF × area", "cf_%s", id);
+    }
+    ADD(c.diffpct, SM_RESULT_REAL, "%", "difference of the Fang method from the volume-factor method at the last date", "c_diffpct");
+    if (job->sink_from) {
+        ADD(c.dnbr, SM_RESULT_REAL, "index", "dNBR = NBR(sink_from) − NBR(sink_to)", "dnbr");
+        ADD(c.sink_c, SM_RESULT_REAL, "t C/yr", "removal between sink_from and sink_to (positive = sink)", "sink_tc");
+        ADD(c.sink_co2, SM_RESULT_REAL, "t CO2e/yr", "removal in CO2 equivalent (× 44/12; positive = sink)", "sink_co2");
+    }
+    for (size_t d = 0; d < job->ndrones; d++) {
+        const char *id = job->drones[d].id;
+        ADDS(c.chm_mean[d], SM_RESULT_REAL, "m", "mean canopy height from the drone CHM", "chm_%s", id);
+        ADDS(c.chm_cov[d], SM_RESULT_REAL, "share", "canopy cover: share of CHM cells at least canopy_height tall", "cc_%s", id);
+        ADDS(c.chm_obs[d], SM_RESULT_REAL, "share", "share of the parcel covered by the CHM", "cco_%s", id);
+    }
+    ADD(c.flags, SM_RESULT_TEXT, "", "flags: loss_<scene>, cloud_<scene>, outside, nonforest_<scene>, method_diff, decline", "flags");
+    ADD(c.repair, SM_RESULT_TEXT, "", "geometry repair made before the statistics (GEOS make-valid)", "repair");
+#undef ADD
+#undef ADDS
+    const sm_parcels *p = plan->parcels;
+    double cell_area = plan->grid.dx * plan->grid.dy;
+    size_t from = 0, to = 0;
+    if (job->sink_from)
+        for (size_t s = 0; s < ns; s++) {
+            if (strcmp(plan->scenes[s].job->id, job->sink_from) == 0)
+                from = s;
+            if (strcmp(plan->scenes[s].job->id, job->sink_to) == 0)
+                to = s;
+        }
+    char lab[256];
+    for (size_t i = 0; i < plan->nparcels; i++) {
+        const stand *sd = &rs->stands[i];
+        char flags[256] = "";
+        double area_ha = sm_parcels_area(p, i) / 10000.0;
+        sm_results_set(r, i, c.area_ha, area_ha);
+        sm_results_set(r, i, c.area_mu, sm_ha_to_mu(area_ha));
+        sm_results_set(r, i, c.lc_inv, sd->lc_code ? sd->lc_code : NAN);
+        if (sd->group && (st = sm_results_set_text(r, ctx, i, c.group, sd->group->key)) != SM_OK)
+            return st;
+        const char *rep = sm_parcels_repair(p, i);
+        if (rep[0] && (st = sm_results_set_text(r, ctx, i, c.repair, rep)) != SM_OK)
+            return st;
+        double ff[64], obs[64];
+        double agrid = plan->parcel_area_grid[i];
+        int outside = 0;
+        for (size_t s = 0; s < ns; s++) {
+            const sm__scene_acc *a = &plan->acc[i * ns + s];
+            double valid;
+            ff[s] = scene_ff(a, &valid);
+            obs[s] = agrid > 0 ? valid * cell_area / agrid : 0.0;
+            if (obs[s] > 1.0)
+                obs[s] = 1.0; /* rounding of Σc against the polygon area */
+            double all = valid + a->cls[SM__CODE_CLOUD] + a->nodata;
+            if (agrid > 0 && all * cell_area / agrid < 0.999)
+                outside = 1;
+            sm_results_set(r, i, c.ff[s], ff[s]);
+            sm_results_set(r, i, c.obs[s], obs[s]);
+            int maj = scene_majority(a);
+            sm_results_set(r, i, c.lc[s], maj ? maj : NAN);
+            sm_results_set(r, i, c.nbr[s], a->nbr_w > 0 ? a->nbr_sum / a->nbr_w : NAN);
+            if (obs[s] < 0.5) {
+                char f[32];
+                snprintf(f, sizeof f, "cloud_%s", plan->scenes[s].job->id);
+                add_flag(flags, sizeof flags, f);
+            }
+        }
+        if (outside)
+            add_flag(flags, sizeof flags, "outside");
+        if (job->sink_from) {
+            const sm__scene_acc *a = &plan->acc[i * ns + from], *b = &plan->acc[i * ns + to];
+            if (a->nbr_w > 0 && b->nbr_w > 0)
+                sm_results_set(r, i, c.dnbr, a->nbr_sum / a->nbr_w - b->nbr_sum / b->nbr_w);
+        }
+        for (size_t d = 0; d < job->ndrones; d++) {
+            const sm__drone_acc *da = &plan->dacc[i * job->ndrones + d];
+            if (da->w > 0) {
+                sm_results_set(r, i, c.chm_mean[d], da->sum_h / da->w);
+                sm_results_set(r, i, c.chm_cov[d], da->canopy_w / da->w);
+            }
+            double obsd = sm_parcels_area(p, i) > 0 ? da->w * da->cell_area / sm_parcels_area(p, i) : 0;
+            sm_results_set(r, i, c.chm_obs[d], obsd > 1 ? 1 : obsd);
+        }
+        if (sd->is_stand) {
+            label(p, i, lab, sizeof lab);
+            /* Reference forest fraction: the first well-observed scene. */
+            double ff_ref = NAN;
+            for (size_t s = 0; s < ns && isnan(ff_ref); s++)
+                if (obs[s] >= 0.5 && !isnan(ff[s]))
+                    ff_ref = ff[s];
+            if (!isnan(ff_ref) && ff_ref < 0.5) {
+                char f[32];
+                snprintf(f, sizeof f, "nonforest_%s", plan->scenes[0].job->id);
+                add_flag(flags, sizeof flags, f);
+            }
+            sm_carbon last = {0};
+            for (size_t s = 0; s < ns; s++) {
+                double v;
+                if ((st = sm_project_volume(ctx, sd->curve, lab, sd->volume, sd->age, sd->survey_year,
+                                            rs->dates[s], &v, NULL)) != SM_OK)
+                    return st;
+                /* Loss seen in the imagery: the stand keeps the share of its forest that remains. */
+                if (!isnan(ff_ref) && ff_ref > 0 && obs[s] >= 0.5 && !isnan(ff[s]) &&
+                    ff_ref - ff[s] > job->loss_threshold) {
+                    v *= ff[s] / ff_ref;
+                    char f[32];
+                    snprintf(f, sizeof f, "loss_%s", plan->scenes[s].job->id);
+                    add_flag(flags, sizeof flags, f);
+                }
+                sm_carbon cb;
+                if ((st = sm_carbon_from_volume(ctx, sd->group, lab, v, &cb)) != SM_OK)
+                    return st;
+                sm_results_set(r, i, c.vol[s], v);
+                sm_results_set(r, i, c.stk[s], v * area_ha);
+                sm_results_set(r, i, c.c[s], cb.total * area_ha);
+                sm_results_set(r, i, c.cf[s], cb.fang * area_ha);
+                last = cb;
+            }
+            sm_results_set(r, i, c.diffpct, 100.0 * last.rel_diff);
+            if (last.methods_differ)
+                add_flag(flags, sizeof flags, "method_diff");
+            if (job->sink_from) {
+                sm_sink sk;
+                if ((st = sm_sink_between(ctx, sm_results_get(r, i, c.c[from]), rs->dates[from],
+                                          sm_results_get(r, i, c.c[to]), rs->dates[to], &sk)) != SM_OK)
+                    return st;
+                sm_results_set(r, i, c.sink_c, sk.t_c_per_yr);
+                sm_results_set(r, i, c.sink_co2, sk.t_co2e_per_yr);
+                if (sk.t_c_per_yr < 0)
+                    add_flag(flags, sizeof flags, "decline");
+            }
+        }
+        if ((st = sm_results_set_text(r, ctx, i, c.flags, flags[0] ? flags : NULL)) != SM_OK)
+            return st;
+    }
+    return SM_OK;
+}
+
+/* ---- summary.csv ---- */
+
+typedef struct group_sum {
+    const char *group; /* total, township, land_class */
+    char key[128];
+    size_t n;
+    double area_ha, stand_ha;
+    double forest_ha[64], stock[64], carbon[64], carbon_fang[64];
+    double sink_c, sink_co2;
+} group_sum;
+
+static double val0(const sm_results *r, size_t i, long col)
+{
+    if (col < 0)
+        return 0;
+    double v = sm_results_get(r, i, (size_t)col);
+    return isnan(v) ? 0 : v;
+}
+
+static sm_status write_summary(sm_context *ctx, run_state *rs, const char *path)
+{
+    sm__plan *plan = &rs->plan;
+    const sm_job *job = plan->job;
+    const sm_results *r = rs->res;
+    size_t ns = plan->nscenes, cap = plan->nparcels + 32, ng = 0;
+    group_sum *gs = calloc(cap, sizeof *gs);
+    sm_csv_writer *w = NULL;
+    sm_status st = SM_OK;
+    if (!gs)
+        return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+    for (int pass = 0; pass < 3; pass++) {
+        const char *gname = pass == 0 ? "total" : pass == 1 ? "township" : "land_class";
+        size_t g0 = ng;
+        for (size_t i = 0; i < plan->nparcels; i++) {
+            char key[128];
+            if (pass == 0)
+                snprintf(key, sizeof key, "all");
+            else if (pass == 1)
+                snprintf(key, sizeof key, "%s", job->fields[SM_FIELD_TOWNSHIP] ? sm_parcels_str(plan->parcels, i, SM_FIELD_TOWNSHIP) : "");
+            else {
+                const sm_legend_entry *e = sm_legend_find(rs->stands[i].lc_code);
+                snprintf(key, sizeof key, "%d %s", e ? e->code : 0, (e && rs->stands[i].lc_code) ? e->name_zh : "(none)");
+            }
+            size_t g;
+            for (g = g0; g < ng; g++)
+                if (strcmp(gs[g].key, key) == 0)
+                    break;
+            if (g == ng) {
+                if (ng == cap)
+                    break;
+                snprintf(gs[ng].key, sizeof gs[ng].key, "%s", key);
+                ng++;
+            }
+            group_sum *x = &gs[g];
+            x->n++;
+            double a = val0(r, i, sm_results_find(r, "area_ha"));
+            x->area_ha += a;
+            if (rs->stands[i].is_stand)
+                x->stand_ha += a;
+            for (size_t s = 0; s < ns; s++) {
+                char name[16];
+                const char *id = plan->scenes[s].job->id;
+                snprintf(name, sizeof name, "ff_%s", id);
+                x->forest_ha[s] += a * val0(r, i, sm_results_find(r, name));
+                snprintf(name, sizeof name, "stk_%s", id);
+                x->stock[s] += val0(r, i, sm_results_find(r, name));
+                snprintf(name, sizeof name, "c_%s", id);
+                x->carbon[s] += val0(r, i, sm_results_find(r, name));
+                snprintf(name, sizeof name, "cf_%s", id);
+                x->carbon_fang[s] += val0(r, i, sm_results_find(r, name));
+            }
+            x->sink_c += val0(r, i, sm_results_find(r, "sink_tc"));
+            x->sink_co2 += val0(r, i, sm_results_find(r, "sink_co2"));
+        }
+        for (size_t g = g0; g < ng; g++)
+            gs[g].group = gname;
+    }
+    if ((st = sm_csv_writer_open(&w, ctx, path, SM_CSV_BOM)) != SM_OK)
+        goto end;
+    const char *head[] = {"group", "key", "parcels", "area_ha", "area_mu", "stand_ha", "stand_mu"};
+    for (size_t k = 0; k < 7; k++)
+        if ((st = sm_csv_writer_text(w, head[k])) != SM_OK)
+            goto end;
+    char name[64];
+    for (size_t s = 0; s < ns; s++) {
+        const char *id = plan->scenes[s].job->id;
+        const char *fmts[] = {"forest_ha_%s", "stock_m3_%s", "carbon_tc_%s", "carbon_fang_tc_%s", "carbon_tco2e_%s"};
+        for (size_t k = 0; k < 5; k++) {
+            snprintf(name, sizeof name, fmts[k], id);
+            if ((st = sm_csv_writer_text(w, name)) != SM_OK)
+                goto end;
+        }
+    }
+    if (job->sink_from) {
+        if ((st = sm_csv_writer_text(w, "sink_tc_per_yr")) != SM_OK || (st = sm_csv_writer_text(w, "sink_tco2e_per_yr")) != SM_OK)
+            goto end;
+    }
+    if ((st = sm_csv_writer_end_row(w)) != SM_OK)
+        goto end;
+    for (size_t g = 0; g < ng; g++) {
+        group_sum *x = &gs[g];
+        if ((st = sm_csv_writer_text(w, x->group)) != SM_OK || (st = sm_csv_writer_text(w, x->key)) != SM_OK ||
+            (st = sm_csv_writer_long(w, (long long)x->n)) != SM_OK || (st = sm_csv_writer_double(w, x->area_ha)) != SM_OK ||
+            (st = sm_csv_writer_double(w, sm_ha_to_mu(x->area_ha))) != SM_OK ||
+            (st = sm_csv_writer_double(w, x->stand_ha)) != SM_OK ||
+            (st = sm_csv_writer_double(w, sm_ha_to_mu(x->stand_ha))) != SM_OK)
+            goto end;
+        for (size_t s = 0; s < ns; s++) {
+            double v[5] = {x->forest_ha[s], x->stock[s], x->carbon[s], x->carbon_fang[s], sm_c_to_co2e(x->carbon[s])};
+            for (size_t k = 0; k < 5; k++)
+                if ((st = sm_csv_writer_double(w, v[k])) != SM_OK)
+                    goto end;
+        }
+        if (job->sink_from && ((st = sm_csv_writer_double(w, x->sink_c)) != SM_OK ||
+                               (st = sm_csv_writer_double(w, x->sink_co2)) != SM_OK))
+            goto end;
+        if ((st = sm_csv_writer_end_row(w)) != SM_OK)
+            goto end;
+    }
+    st = sm_csv_writer_close(w);
+    w = NULL;
+end:
+    sm_csv_writer_destroy(w);
+    free(gs);
+    return st;
+}
+
+/* ---- run.json ---- */
+
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+static sm_status json_file(sm_context *ctx, FILE *f, const char *role, const char *path, int last)
+{
+    char hex[65];
+    sm_status st = sm_sha256_file(ctx, path, hex);
+    if (st != SM_OK)
+        return st;
+    fprintf(f, "    {\"role\": ");
+    json_str(f, role);
+    fprintf(f, ", \"path\": ");
+    json_str(f, path);
+    fprintf(f, ", \"bytes\": %lld, \"sha256\": \"%s\"}%s\n", sm__file_size(path), hex, last ? "" : ",");
+    return SM_OK;
+}
+
+static sm_status write_run_json(sm_context *ctx, run_state *rs, const char *path, const sm_run_options *opt)
+{
+    sm__plan *plan = &rs->plan;
+    const sm_job *job = plan->job;
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return sm_error(ctx, SM_ERR_IO, "%s: cannot create", path);
+    sm_status st = SM_OK;
+    char when[64];
+    time_t now = time(NULL);
+    struct tm tmv;
+    gmtime_r(&now, &tmv);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tmv);
+    fprintf(f, "{\n  \"tool\": \"sinkmap\",\n  \"version\": \"%s\",\n  \"finished_utc\": \"%s\",\n", sm_version(), when);
+    fprintf(f, "  \"job\": {\"name\": ");
+    json_str(f, job->name);
+    fprintf(f, ", \"path\": ");
+    json_str(f, job->path);
+    char hex[65];
+    if ((st = sm_sha256_file(ctx, job->path, hex)) != SM_OK)
+        goto end;
+    fprintf(f, ", \"sha256\": \"%s\"},\n", hex);
+    fprintf(f, "  \"inputs\": [\n");
+    /* the parcels (with their sidecar files for a Shapefile), the rasters */
+    const char *pp = job->parcels_path;
+    size_t n = strlen(pp);
+    int shp = n > 4 && sm__strieq(pp + n - 4, ".shp");
+    if ((st = json_file(ctx, f, "parcels", pp, 0)) != SM_OK)
+        goto end;
+    if (shp) {
+        const char *ext[] = {".dbf", ".shx", ".prj", ".cpg"};
+        for (size_t k = 0; k < 4; k++) {
+            char *side = sm__asprintf(ctx, "%.*s%s", (int)(n - 4), pp, ext[k]);
+            if (!side) {
+                st = SM_ERR_NOMEM;
+                goto end;
+            }
+            if (sm__file_exists(side))
+                st = json_file(ctx, f, "parcels", side, 0);
+            free(side);
+            if (st != SM_OK)
+                goto end;
+        }
+    }
+    for (size_t s = 0; s < job->nscenes; s++) {
+        const sm_job_scene *js = &job->scenes[s];
+        char role[64];
+        snprintf(role, sizeof role, "scene %s", js->id);
+        for (size_t k = 0; k < js->nfiles; k++)
+            if ((st = json_file(ctx, f, role, js->files[k].path, 0)) != SM_OK)
+                goto end;
+        if (js->mask && (st = json_file(ctx, f, role, js->mask, 0)) != SM_OK)
+            goto end;
+    }
+    for (size_t d = 0; d < job->ndrones; d++) {
+        char role[64];
+        snprintf(role, sizeof role, "drone %s", job->drones[d].id);
+        if ((st = json_file(ctx, f, role, job->drones[d].chm, 0)) != SM_OK)
+            goto end;
+    }
+    fprintf(f, "    {\"role\": \"end\"}\n  ],\n  \"parameters\": [\n");
+    size_t np = sm_params_file_count(rs->params);
+    for (size_t k = 0; k < np; k++) {
+        const sm_param_file *pf = sm_params_file(rs->params, k);
+        fprintf(f, "    {\"table\": ");
+        json_str(f, pf->table);
+        fprintf(f, ", \"path\": ");
+        json_str(f, pf->path);
+        fprintf(f, ", \"sha256\": \"%s\"}%s\n", pf->sha256, k + 1 < np ? "," : "");
+    }
+    fprintf(f, "  ],\n  \"scenes\": [\n");
+    for (size_t s = 0; s < plan->nscenes; s++) {
+        const sm__scene *sc = &plan->scenes[s];
+        fprintf(f, "    {\"id\": ");
+        json_str(f, sc->job->id);
+        fprintf(f, ", \"date\": \"%s\", \"reflectance_scaling\": ", sc->job->date);
+        json_str(f, sc->bands[SM__ROLE_RED].scaling_source);
+        fprintf(f, ", \"scale\": %.17g, \"offset\": %.17g}%s\n", sc->bands[SM__ROLE_RED].scale,
+                sc->bands[SM__ROLE_RED].offset, s + 1 < plan->nscenes ? "," : "");
+    }
+    size_t stands = 0;
+    for (size_t i = 0; i < plan->nparcels; i++)
+        stands += rs->stands[i].is_stand ? 1 : 0;
+    fprintf(f, "  ],\n  \"grid\": {\"x0\": %.17g, \"y0\": %.17g, \"dx\": %.17g, \"dy\": %.17g, \"ncols\": %lld, \"nrows\": %lld},\n",
+            plan->grid.x0, plan->grid.y0, plan->grid.dx, plan->grid.dy, (long long)plan->grid.ncols,
+            (long long)plan->grid.nrows);
+    fprintf(f, "  \"counts\": {\"parcels\": %zu, \"forest_stands\": %zu, \"repaired\": %zu, \"cells_read\": %zu, \"warnings\": %zu},\n",
+            plan->nparcels, stands, sm_parcels_repaired_count(plan->parcels), plan->cells_read,
+            sm_context_warning_count(ctx));
+    fprintf(f, "  \"threads\": %d,\n", plan->threads);
+    fprintf(f, "  \"timings_s\": {\"scenes\": %.3f, \"drones\": %.3f, \"carbon\": %.3f, \"outputs\": %.3f, \"total\": %.3f},\n",
+            plan->t_scenes, plan->t_drones, plan->t_carbon, plan->t_outputs, sm__now() - plan->t_start);
+    fprintf(f, "  \"command\": ");
+    json_str(f, opt && opt->argv0 ? opt->argv0 : "");
+    fprintf(f, "\n}\n");
+end:
+    if (fclose(f) != 0 && st == SM_OK)
+        st = sm_error(ctx, SM_ERR_IO, "%s: write failed", path);
+    return st;
+}
+
+/* ---- the run ---- */
+
+static int default_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)(n > 64 ? 64 : n) : 1;
+}
+
+sm_status sm_run(sm_context *ctx, const sm_job *job, const sm_run_options *opt)
+{
+    run_state rs;
+    char *out_dir = NULL, *stage = NULL, *old = NULL, *path = NULL, *parent = NULL;
+    sm_status st = plan_job(ctx, job, &rs);
+    if (st != SM_OK)
+        goto end;
+    sm__plan *plan = &rs.plan;
+    plan->threads = (opt && opt->threads > 0) ? opt->threads : job->threads > 0 ? job->threads : default_threads();
+    out_dir = sm__strdup(ctx, (opt && opt->output) ? opt->output : job->output);
+    if (!out_dir) {
+        st = SM_ERR_NOMEM;
+        goto end;
+    }
+    size_t ol = strlen(out_dir);
+    while (ol > 1 && out_dir[ol - 1] == '/')
+        out_dir[--ol] = '\0';
+    parent = sm__path_dirname(ctx, out_dir);
+    stage = sm__asprintf(ctx, "%s.sinkmap-stage-%ld", out_dir, (long)getpid());
+    old = sm__asprintf(ctx, "%s.sinkmap-old-%ld", out_dir, (long)getpid());
+    if (!parent || !stage || !old) {
+        st = SM_ERR_NOMEM;
+        goto end;
+    }
+    if ((st = sm__mkdir_p(ctx, parent)) != SM_OK)
+        goto end;
+    sm__rm_rf(stage);
+    if ((st = sm__mkdir_p(ctx, stage)) != SM_OK)
+        goto end;
+    double t0 = sm__now();
+    for (size_t s = 0; s < plan->nscenes; s++) {
+        free(path);
+        path = sm__asprintf(ctx, "%s/landcover_%s.tif", stage, plan->scenes[s].job->id);
+        if (!path) {
+            st = SM_ERR_NOMEM;
+            goto end;
+        }
+        if ((st = sm__scene_pass(ctx, plan, s, path)) != SM_OK)
+            goto end;
+    }
+    plan->t_scenes = sm__now() - t0;
+    t0 = sm__now();
+    for (size_t d = 0; d < job->ndrones; d++)
+        if ((st = sm__drone_pass(ctx, plan, d)) != SM_OK)
+            goto end;
+    plan->t_drones = sm__now() - t0;
+    t0 = sm__now();
+    if ((st = compute_results(ctx, &rs)) != SM_OK)
+        goto end;
+    plan->t_carbon = sm__now() - t0;
+    t0 = sm__now();
+    if ((st = sm_progress(ctx, 0.97, "writing the parcel layer and tables")) != SM_OK)
+        goto end;
+    static const sm_field_role keys[] = {SM_FIELD_COUNTY,      SM_FIELD_TOWNSHIP,       SM_FIELD_VILLAGE,
+                                         SM_FIELD_COMPARTMENT, SM_FIELD_SUBCOMPARTMENT, SM_FIELD_LAND_CLASS,
+                                         SM_FIELD_SPECIES};
+    sm_field_role mapped[7];
+    size_t nk = 0;
+    for (size_t k = 0; k < 7; k++)
+        if (job->fields[keys[k]])
+            mapped[nk++] = keys[k];
+    free(path);
+    path = sm__asprintf(ctx, "%s/parcels.gpkg", stage);
+    if (!path || (st = sm_results_write_layer(rs.res, ctx, plan->parcels, path, "GPKG")) != SM_OK)
+        goto end;
+    free(path);
+    path = sm__asprintf(ctx, "%s/parcels.csv", stage);
+    if (!path || (st = sm_results_write_csv(rs.res, ctx, plan->parcels, mapped, nk, path)) != SM_OK)
+        goto end;
+    free(path);
+    path = sm__asprintf(ctx, "%s/summary.csv", stage);
+    if (!path || (st = write_summary(ctx, &rs, path)) != SM_OK)
+        goto end;
+    plan->t_outputs = sm__now() - t0;
+    free(path);
+    path = sm__asprintf(ctx, "%s/run.json", stage);
+    if (!path || (st = write_run_json(ctx, &rs, path, opt)) != SM_OK)
+        goto end;
+    /* Swap the staging folder into place. */
+    sm__rm_rf(old);
+    if (sm__dir_exists(out_dir) && rename(out_dir, old) != 0) {
+        st = sm_error(ctx, SM_ERR_IO, "%s: cannot move the previous outputs aside", out_dir);
+        goto end;
+    }
+    if (rename(stage, out_dir) != 0) {
+        rename(old, out_dir);
+        st = sm_error(ctx, SM_ERR_IO, "%s: cannot move the new outputs into place", out_dir);
+        goto end;
+    }
+    sm__rm_rf(old);
+    st = sm_progress(ctx, 1.0, "done");
+end:
+    if (st != SM_OK && stage)
+        sm__rm_rf(stage);
+    free(out_dir);
+    free(stage);
+    free(old);
+    free(path);
+    free(parent);
+    free_state(&rs);
+    return st;
+}

@@ -1,0 +1,405 @@
+/* scene_pass.c: one pass over a season's rasters: reflectance, land cover, per-parcel sums.
+ * The analysis grid is cut into strips of rows; each strip is read once (every band role,
+ * coarser bands resampled onto the grid, the class mask), classified, written to the
+ * land-cover GeoTIFF, and summed into the parcels it touches with exact coverage weights.
+ * Strips are processed by worker threads in batches and merged in strip order, so the
+ * result is the same for any number of threads. */
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+#include "pipeline/internal.h"
+#include "sinkmap/classify.h"
+#include "sinkmap/indices.h"
+#include "sinkmap/coverage.h"
+#include "sinkmap/legend.h"
+#include "sinkmap/raster.h"
+
+const char *const SM__ROLE_NAMES[SM__NROLES] = {"blue", "green", "red", "nir", "swir1", "swir2"};
+
+int64_t sm__strip_rows(int64_t ncols)
+{
+    int64_t rows = ncols > 0 ? (4 * 1024 * 1024) / ncols : 512;
+    if (rows < 16)
+        rows = 16;
+    if (rows > 512)
+        rows = 512;
+    return rows;
+}
+
+typedef struct part_acc {
+    size_t parcel;
+    sm__scene_acc acc;
+} part_acc;
+
+/* A worker owns its GDAL handles (GDAL datasets are not shared between threads), its buffers
+ * and the partial sums of the strip it last processed. */
+typedef struct worker {
+    sm_context *ctx;
+    sm_status status;
+    const sm__plan *plan;
+    size_t scene;
+    sm_raster *rasters[SM_JOB_MAX_FILES];
+    sm_raster *mask;
+    sm__band_src bands[SM__NROLES];
+    double *dn;          /* one band's window */
+    float *refl[SM__NROLES];
+    uint8_t *valid, *cloud, *cls;
+    float *nbr;
+    double *lcbuf;
+    sm_coverage cov;
+    part_acc *parts;
+    size_t nparts, cap_parts;
+    sm_window win;
+    size_t cells;
+} worker;
+
+static void worker_free(worker *w)
+{
+    for (size_t i = 0; i < SM_JOB_MAX_FILES; i++)
+        sm_raster_close(w->rasters[i]);
+    sm_raster_close(w->mask);
+    free(w->dn);
+    for (int r = 0; r < SM__NROLES; r++)
+        free(w->refl[r]);
+    free(w->valid);
+    free(w->cloud);
+    free(w->cls);
+    free(w->nbr);
+    free(w->lcbuf);
+    free(w->parts);
+    sm_coverage_free(&w->cov);
+    sm_context_destroy(w->ctx);
+}
+
+static sm_status worker_init(worker *w, sm_context *ctx, const sm__plan *plan, size_t s,
+                             int64_t strip)
+{
+    memset(w, 0, sizeof *w);
+    w->plan = plan;
+    w->scene = s;
+    w->ctx = sm_context_create();
+    if (!w->ctx)
+        return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+    const sm__scene *sc = &plan->scenes[s];
+    sm_status st;
+    for (size_t f = 0; f < sc->nrasters; f++)
+        if ((st = sm_raster_open(&w->rasters[f], ctx, sm_raster_path(sc->rasters[f]))) != SM_OK)
+            return st;
+    if (sc->mask && (st = sm_raster_open(&w->mask, ctx, sm_raster_path(sc->mask))) != SM_OK)
+        return st;
+    for (int r = 0; r < SM__NROLES; r++) {
+        w->bands[r] = sc->bands[r];
+        for (size_t f = 0; f < sc->nrasters; f++)
+            if (sc->bands[r].raster == sc->rasters[f])
+                w->bands[r].raster = w->rasters[f];
+    }
+    size_t n;
+    if (sm_mul_size((size_t)strip, (size_t)plan->grid.ncols, &n))
+        return sm_error(ctx, SM_ERR_NOMEM, "strip size overflows");
+    w->dn = malloc(n * sizeof *w->dn);
+    w->lcbuf = malloc(n * sizeof *w->lcbuf);
+    w->valid = malloc(n);
+    w->cloud = malloc(n);
+    w->cls = malloc(n);
+    w->nbr = malloc(n * sizeof *w->nbr);
+    if (!w->dn || !w->lcbuf || !w->valid || !w->cloud || !w->cls || !w->nbr)
+        return sm_error(ctx, SM_ERR_NOMEM, "out of memory for a strip of %zu cells", n);
+    for (int r = 0; r < SM__NROLES; r++) {
+        if (!w->bands[r].raster)
+            continue;
+        w->refl[r] = malloc(n * sizeof(float));
+        if (!w->refl[r])
+            return sm_error(ctx, SM_ERR_NOMEM, "out of memory for a strip of %zu cells", n);
+    }
+    return SM_OK;
+}
+
+static int mask_has(const sm_job_scene *js, double v)
+{
+    for (size_t i = 0; i < js->nmask_values; i++)
+        if (v == (double)js->mask_values[i])
+            return 1;
+    return 0;
+}
+
+static sm_status add_part(worker *w, size_t parcel, part_acc **out)
+{
+    if (w->nparts == w->cap_parts) {
+        size_t cap = w->cap_parts ? 2 * w->cap_parts : 256;
+        part_acc *p = realloc(w->parts, cap * sizeof *p);
+        if (!p)
+            return sm_error(w->ctx, SM_ERR_NOMEM, "out of memory");
+        w->parts = p;
+        w->cap_parts = cap;
+    }
+    *out = &w->parts[w->nparts++];
+    memset(*out, 0, sizeof **out);
+    (*out)->parcel = parcel;
+    return SM_OK;
+}
+
+/* Reads, classifies and sums one strip. Parcels are those of `active` (indices). */
+static sm_status process_strip(worker *w, const size_t *active, size_t nactive)
+{
+    const sm__plan *plan = w->plan;
+    const sm__scene *sc = &plan->scenes[w->scene];
+    const sm_job_scene *js = sc->job;
+    const sm_grid *g = &plan->grid;
+    sm_window win = w->win;
+    size_t n = (size_t)win.ncols * (size_t)win.nrows;
+    sm_status st;
+    w->nparts = 0;
+    memset(w->valid, 1, n);
+    memset(w->cloud, 0, n);
+    for (int r = 0; r < SM__NROLES; r++) {
+        const sm__band_src *b = &w->bands[r];
+        if (!b->raster)
+            continue;
+        sm_grid rg = sm_raster_grid(b->raster);
+        sm_resample rs = (fabs(rg.dx - g->dx) < 1e-9 * g->dx) ? SM_RESAMPLE_NEAREST : SM_RESAMPLE_BILINEAR;
+        if ((st = sm_raster_read(b->raster, w->ctx, b->band, g, &win, rs, w->dn)) != SM_OK)
+            return st;
+        float *out = w->refl[r];
+        for (size_t i = 0; i < n; i++) {
+            double v = w->dn[i];
+            if (isnan(v)) {
+                /* The 10 m bands decide validity; a missing coarse band only loses its indices. */
+                if (r <= SM__ROLE_NIR)
+                    w->valid[i] = 0;
+                out[i] = NAN;
+            } else {
+                out[i] = (float)((v + b->offset) * b->scale);
+            }
+        }
+    }
+    if (w->mask) {
+        if ((st = sm_raster_read(w->mask, w->ctx, 1, g, &win, SM_RESAMPLE_NEAREST, w->dn)) != SM_OK)
+            return st;
+        for (size_t i = 0; i < n; i++)
+            if (!isnan(w->dn[i]) && mask_has(js, w->dn[i]))
+                w->cloud[i] = 1;
+    }
+    sm_pixel_block blk;
+    memset(&blk, 0, sizeof blk);
+    blk.n = n;
+    blk.blue = w->refl[SM__ROLE_BLUE];
+    blk.green = w->refl[SM__ROLE_GREEN];
+    blk.red = w->refl[SM__ROLE_RED];
+    blk.nir = w->refl[SM__ROLE_NIR];
+    blk.swir1 = w->refl[SM__ROLE_SWIR1];
+    blk.swir2 = w->refl[SM__ROLE_SWIR2];
+    blk.valid = w->valid;
+    blk.cloud = w->cloud;
+    sm_rules_params rp = SM_RULES_PARAMS_INIT;
+    if ((st = sm_classify_rules(w->ctx, &blk, &rp, w->cls)) != SM_OK)
+        return st;
+    const float *nir = blk.nir, *sw2 = blk.swir2;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t k = w->cls[i];
+        w->nbr[i] = (sw2 && k != SM__CODE_NODATA && k != SM__CODE_CLOUD) ? sm_nbr(nir[i], sw2[i]) : NAN;
+        w->lcbuf[i] = (double)k;
+    }
+    w->cells += n;
+    /* Per-parcel sums with exact coverage on this strip's sub-grid. */
+    sm_grid sub = sm_grid_subgrid(g, &win);
+    for (size_t a = 0; a < nactive; a++) {
+        size_t p = active[a];
+        size_t nparts;
+        const sm_polygon *parts = sm_parcel_geoms_parts(plan->geoms, p, &nparts);
+        if (!nparts)
+            continue;
+        if ((st = sm_coverage_compute(&w->cov, w->ctx, &sub, parts, nparts, SM_COVER_EXACT)) != SM_OK)
+            return st;
+        if (w->cov.win.ncols == 0)
+            continue;
+        part_acc *pa = NULL;
+        if ((st = add_part(w, p, &pa)) != SM_OK)
+            return st;
+        sm__scene_acc *acc = &pa->acc;
+        for (int64_t rr = 0; rr < w->cov.win.nrows; rr++) {
+            const double *fr = w->cov.frac + (size_t)rr * (size_t)w->cov.win.ncols;
+            size_t base = (size_t)(w->cov.win.row0 + rr) * (size_t)win.ncols + (size_t)w->cov.win.col0;
+            for (int64_t cc = 0; cc < w->cov.win.ncols; cc++) {
+                double c = fr[cc];
+                if (c <= 0)
+                    continue;
+                size_t i = base + (size_t)cc;
+                uint8_t k = w->cls[i];
+                if (k == SM__CODE_NODATA)
+                    acc->nodata += c;
+                else if (k < SM__NCODES)
+                    acc->cls[k] += c;
+                if (!isnan(w->nbr[i])) {
+                    acc->nbr_sum += c * (double)w->nbr[i];
+                    acc->nbr_w += c;
+                }
+            }
+        }
+    }
+    return SM_OK;
+}
+
+typedef struct job_arg {
+    worker *w;
+    const size_t *active;
+    size_t nactive;
+} job_arg;
+
+static void *thread_main(void *arg)
+{
+    job_arg *j = arg;
+    j->w->status = process_strip(j->w, j->active, j->nactive);
+    return NULL;
+}
+
+typedef struct row_sort {
+    size_t idx;
+    int64_t row0, row1;
+} row_sort;
+
+static int cmp_rows(const void *a, const void *b)
+{
+    const row_sort *x = a, *y = b;
+    if (x->row0 != y->row0)
+        return x->row0 < y->row0 ? -1 : 1;
+    return x->idx < y->idx ? -1 : (x->idx > y->idx);
+}
+
+static void merge_acc(sm__scene_acc *dst, const sm__scene_acc *src)
+{
+    for (int k = 0; k < SM__NCODES; k++)
+        dst->cls[k] += src->cls[k];
+    dst->nodata += src->nodata;
+    dst->nbr_sum += src->nbr_sum;
+    dst->nbr_w += src->nbr_w;
+}
+
+sm_status sm__scene_pass(sm_context *ctx, sm__plan *plan, size_t s, const char *lc_path)
+{
+    sm_status st = SM_OK;
+    const sm_grid *g = &plan->grid;
+    int64_t strip = sm__strip_rows(g->ncols);
+    int nthreads = plan->threads > 0 ? plan->threads : 1;
+    int64_t nstrips = (g->nrows + strip - 1) / strip;
+    if (nthreads > nstrips)
+        nthreads = (int)nstrips;
+    worker *workers = calloc((size_t)nthreads, sizeof *workers);
+    row_sort *order = malloc((plan->nparcels ? plan->nparcels : 1) * sizeof *order);
+    size_t **active = calloc((size_t)nthreads, sizeof *active);
+    size_t *nactive = calloc((size_t)nthreads, sizeof *nactive);
+    job_arg *args = calloc((size_t)nthreads, sizeof *args);
+    pthread_t *tids = calloc((size_t)nthreads, sizeof *tids);
+    sm_raster_writer *lw = NULL;
+    if (!workers || !order || !active || !nactive || !args || !tids) {
+        st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+        goto end;
+    }
+    for (int t = 0; t < nthreads; t++) {
+        active[t] = malloc((plan->nparcels ? plan->nparcels : 1) * sizeof(size_t));
+        if (!active[t]) {
+            st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+            goto end;
+        }
+        if ((st = worker_init(&workers[t], ctx, plan, s, strip)) != SM_OK)
+            goto end;
+    }
+    /* Parcels in the order of their first row on the grid. */
+    size_t norder = 0;
+    for (size_t p = 0; p < plan->nparcels; p++) {
+        double x0, y0, x1, y1;
+        if (!sm_parcel_geoms_bbox(plan->geoms, p, &x0, &y0, &x1, &y1))
+            continue;
+        sm_window w = sm_grid_window_for_box(g, x0, y0, x1, y1);
+        if (w.nrows == 0)
+            continue;
+        order[norder].idx = p;
+        order[norder].row0 = w.row0;
+        order[norder].row1 = w.row0 + w.nrows;
+        norder++;
+    }
+    qsort(order, norder, sizeof *order, cmp_rows);
+    sm_raster_writer_options wo = SM_RASTER_WRITER_OPTIONS_INIT;
+    wo.type = SM_PIXEL_BYTE;
+    wo.nodata = 0;
+    wo.has_nodata = 1;
+    wo.categorical = 1;
+    wo.description = "land cover (sinkmap legend)";
+    wo.classes = sm_legend_classes(&wo.nclasses);
+    if ((st = sm_raster_writer_create(&lw, ctx, lc_path, g, plan->grid_wkt, &wo)) != SM_OK)
+        goto end;
+    size_t first = 0; /* parcels before `first` ended above the current strip */
+    char msg[128];
+    for (int64_t s0 = 0; s0 < nstrips; s0 += nthreads) {
+        int nb = (int)((nstrips - s0) < nthreads ? (nstrips - s0) : nthreads);
+        for (int t = 0; t < nb; t++) {
+            worker *w = &workers[t];
+            int64_t r0 = (s0 + t) * strip;
+            w->win.col0 = 0;
+            w->win.ncols = g->ncols;
+            w->win.row0 = r0;
+            w->win.nrows = (r0 + strip > g->nrows) ? g->nrows - r0 : strip;
+            nactive[t] = 0;
+            for (size_t k = first; k < norder && order[k].row0 < r0 + w->win.nrows; k++)
+                if (order[k].row1 > r0)
+                    active[t][nactive[t]++] = order[k].idx;
+            args[t].w = w;
+            args[t].active = active[t];
+            args[t].nactive = nactive[t];
+        }
+        if (nb == 1) {
+            thread_main(&args[0]);
+        } else {
+            for (int t = 0; t < nb; t++)
+                if (pthread_create(&tids[t], NULL, thread_main, &args[t]) != 0) {
+                    for (int u = 0; u < t; u++)
+                        pthread_join(tids[u], NULL);
+                    st = sm_error(ctx, SM_ERR_INTERNAL, "cannot start a worker thread");
+                    goto end;
+                }
+            for (int t = 0; t < nb; t++)
+                pthread_join(tids[t], NULL);
+        }
+        /* Merge in strip order: the same sums in the same order for any thread count. */
+        for (int t = 0; t < nb; t++) {
+            worker *w = &workers[t];
+            if (w->status != SM_OK) {
+                st = sm_error(ctx, w->status, "%s", sm_context_message(w->ctx));
+                goto end;
+            }
+            for (size_t k = 0; k < w->nparts; k++)
+                merge_acc(&plan->acc[w->parts[k].parcel * plan->nscenes + s], &w->parts[k].acc);
+            if ((st = sm_raster_writer_write(lw, ctx, 1, &w->win, w->lcbuf)) != SM_OK)
+                goto end;
+        }
+        int64_t done_row = (s0 + nb) * strip;
+        while (first < norder && order[first].row1 <= done_row)
+            first++;
+        snprintf(msg, sizeof msg, "scene %s: land cover and parcel sums", plan->scenes[s].job->id);
+        double frac = (double)(s0 + nb) / (double)nstrips;
+        if ((st = sm_progress(ctx, ((double)s + frac) / (double)(plan->nscenes + 1), msg)) != SM_OK)
+            goto end;
+    }
+    if ((st = sm_raster_writer_finish(lw, ctx)) != SM_OK)
+        goto end;
+    for (int t = 0; t < nthreads; t++)
+        plan->cells_read += workers[t].cells;
+end:
+    sm_raster_writer_destroy(lw);
+    if (workers)
+        for (int t = 0; t < nthreads; t++)
+            worker_free(&workers[t]);
+    if (active)
+        for (int t = 0; t < nthreads; t++)
+            free(active[t]);
+    free(workers);
+    free(order);
+    free(active);
+    free(nactive);
+    free(args);
+    free(tids);
+    return st;
+}
