@@ -227,6 +227,14 @@ static void test_ring_on_cell_edges(void **state)
     expect_both_ways(&g, l, 7, SM_COVER_CENTER, 0, 0, 3, 3, want, "L on lines, centre");
     expect_both_ways(&g, l, 7, SM_COVER_TOUCHED, 0, 0, 3, 3, want, "L on lines, touched");
 
+    /* The L upside down (a Γ): its edge along y = 2 has the polygon above it, so the cells
+     * below that line (row 1, columns 1-2) are outside and untouched. */
+    const double gam[] = {0, 0, 1, 0, 1, 2, 3, 2, 3, 3, 0, 3};
+    const double wg[] = {1, 1, 1, 1, 0, 0, 1, 0, 0};
+    expect_both_ways(&g, gam, 6, SM_COVER_EXACT, 0, 0, 3, 3, wg, "Γ on lines");
+    expect_both_ways(&g, gam, 6, SM_COVER_CENTER, 0, 0, 3, 3, wg, "Γ on lines, centre");
+    expect_both_ways(&g, gam, 6, SM_COVER_TOUCHED, 0, 0, 3, 3, wg, "Γ on lines, touched");
+
     /* Collinear extra vertices and a repeated vertex along the lines change nothing. */
     const double l2[] = {0, 0, 1, 0, 1, 0, 2, 0, 3, 0, 3, 1, 2, 1, 1, 1, 1, 2, 1, 3, 0, 3, 0, 1};
     expect_both_ways(&g, l2, 12, SM_COVER_EXACT, 0, 0, 3, 3, want, "L with extra vertices");
@@ -514,7 +522,9 @@ static void test_rounding_traps(void **state)
      * edge that cell is outside: untouched and exactly 0; cells (5,7) and (6,8) are crossed. */
     sm_grid g2 = grid_make(0, 12, 1, 1, 16, 12);
     const double t[] = {0.5, 11.5, 15.5, 11.5, 15.5, 0.5};
-    sm_ring rt = {t, 3};
+    const double trev[] = {15.5, 0.5, 15.5, 11.5, 0.5, 11.5};
+    for (int way = 0; way < 2; way++) {
+    sm_ring rt = {way ? trev : t, 3};
     sm_polygon pt = {&rt, 1};
     assert_int_equal(sm_coverage_compute(&a, ctx, &g2, &pt, 1, SM_COVER_EXACT), SM_OK);
     assert_int_equal(sm_coverage_compute(&b, ctx, &g2, &pt, 1, SM_COVER_TOUCHED), SM_OK);
@@ -531,6 +541,7 @@ static void test_rounding_traps(void **state)
         sum += a.frac[i];
     }
     assert_true(fabs(sum - 82.5) < 1e-12);
+    }
     sm_coverage_free(&a);
     sm_coverage_free(&b);
     sm_context_destroy(ctx);

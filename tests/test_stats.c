@@ -165,6 +165,18 @@ static void test_quantiles_hand(void **state)
     expect_close(sm_stats_quantile(s, 0.3), 2, 0, "q 0.3");
     expect_close(sm_stats_quantile(s, 0.6), 3, 0, "q 0.6");
     expect_close(sm_stats_quantile(s, 0.1), 1, 0, "q 0.1");
+    /* A hundred unit weights on 1..100: percentile k is the value k, although q·T rounds
+     * above k for some of them in binary (0.07 x 100 = 7.000000000000001). */
+    sm_stats *d = sm_stats_create(SM_STATS_VALUES);
+    for (int i = 100; i >= 1; i--)
+        sm_stats_add(d, i, 1.0);
+    for (int i = 1; i <= 100; i++) {
+        char what[64];
+        snprintf(what, sizeof what, "percentile %d of 100", i);
+        expect_close(sm_stats_quantile(d, i / 100.0), i, 0, what);
+    }
+    expect_close(sm_stats_quantile(d, 0.07001), 8, 0, "just above 0.07");
+    sm_stats_destroy(d);
     /* q = 1 is the maximum even when its weight is tiny. */
     sm_stats_add(s, 99, 1e-13);
     expect_close(sm_stats_quantile(s, 1.0), 99, 0, "q 1 with a tiny weight");

@@ -16,7 +16,7 @@ extern "C" {
 typedef enum sm_result_type { SM_RESULT_REAL = 0, SM_RESULT_INT = 1, SM_RESULT_TEXT = 2 } sm_result_type;
 
 typedef struct sm_result_field {
-    char name[11];       /* at most 10 characters */
+    char name[64];       /* the pipeline's own names have at most 10 characters (Shapefile) */
     sm_result_type type;
     const char *unit;    /* "ha", "t C", "" ... (static) */
     const char *meaning; /* one line (static) */
@@ -32,7 +32,7 @@ typedef struct sm_results {
 /* Creates a table for nrows parcels with no fields. Caller frees with sm_results_destroy(). */
 sm_status sm_results_create(sm_results **out, sm_context *ctx, size_t nrows);
 void sm_results_destroy(sm_results *r);
-/* Adds a field; returns its column in *col. Names longer than 10 characters are an internal
+/* Adds a field; returns its column in *col. Names longer than 63 characters are an internal
  * error. Values start null. */
 sm_status sm_results_add(sm_results *r, sm_context *ctx, const char *name, sm_result_type type,
                          const char *unit, const char *meaning, size_t *col);
@@ -52,6 +52,12 @@ sm_status sm_results_write_layer(const sm_results *r, sm_context *ctx, const sm_
  * result fields in full precision. */
 sm_status sm_results_write_csv(const sm_results *r, sm_context *ctx, const sm_parcels *p,
                                const sm_field_role *keys, size_t nkeys, const char *path);
+
+/* Writes a CSV (UTF-8, no BOM) whose first column is the parcel id: the field mapped to
+ * SM_FIELD_ID when there is one (headed by that field's name), else the feature id ("fid");
+ * then the result fields in full precision (shortest round-trip). */
+sm_status sm_results_write_csv_by_id(const sm_results *r, sm_context *ctx, const sm_parcels *p,
+                                     const char *id_field, const char *path);
 
 #ifdef __cplusplus
 }

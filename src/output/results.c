@@ -43,8 +43,8 @@ void sm_results_destroy(sm_results *r)
 sm_status sm_results_add(sm_results *r, sm_context *ctx, const char *name, sm_result_type type,
                          const char *unit, const char *meaning, size_t *col)
 {
-    if (strlen(name) > 10)
-        return sm_error(ctx, SM_ERR_INTERNAL, "result field name '%s' is longer than 10 characters", name);
+    if (strlen(name) > 63)
+        return sm_error(ctx, SM_ERR_INTERNAL, "result field name '%s' is longer than 63 characters", name);
     if (sm_results_find(r, name) >= 0)
         return sm_error(ctx, SM_ERR_INTERNAL, "result field '%s' added twice", name);
     size_t nf = r->nfields + 1;
@@ -274,14 +274,18 @@ end:
     return st;
 }
 
-sm_status sm_results_write_csv(const sm_results *r, sm_context *ctx, const sm_parcels *p,
-                               const sm_field_role *keys, size_t nkeys, const char *path)
+/* One writer for both layouts: with_fid puts "fid" first; id_field (not NULL) puts the id. */
+static sm_status write_csv(const sm_results *r, sm_context *ctx, const sm_parcels *p, int with_fid,
+                           const char *id_field, const sm_field_role *keys, size_t nkeys,
+                           const char *path, unsigned flags)
 {
     sm_csv_writer *w = NULL;
-    sm_status st = sm_csv_writer_open(&w, ctx, path, SM_CSV_BOM);
+    sm_status st = sm_csv_writer_open(&w, ctx, path, flags);
     if (st != SM_OK)
         return st;
-    if ((st = sm_csv_writer_text(w, "fid")) != SM_OK)
+    if (with_fid && (st = sm_csv_writer_text(w, "fid")) != SM_OK)
+        goto end;
+    if (id_field && (st = sm_csv_writer_text(w, id_field)) != SM_OK)
         goto end;
     for (size_t k = 0; k < nkeys; k++)
         if ((st = sm_csv_writer_text(w, sm_field_role_key(keys[k]))) != SM_OK)
@@ -292,7 +296,9 @@ sm_status sm_results_write_csv(const sm_results *r, sm_context *ctx, const sm_pa
     if ((st = sm_csv_writer_end_row(w)) != SM_OK)
         goto end;
     for (size_t i = 0; i < r->nrows; i++) {
-        if ((st = sm_csv_writer_long(w, (long long)sm_parcels_fid(p, i))) != SM_OK)
+        if (with_fid && (st = sm_csv_writer_long(w, (long long)sm_parcels_fid(p, i))) != SM_OK)
+            goto end;
+        if (id_field && (st = sm_csv_writer_text(w, sm_parcels_str(p, i, SM_FIELD_ID))) != SM_OK)
             goto end;
         for (size_t k = 0; k < nkeys; k++)
             if ((st = sm_csv_writer_text(w, sm_parcels_str(p, i, keys[k]))) != SM_OK)
@@ -313,4 +319,16 @@ sm_status sm_results_write_csv(const sm_results *r, sm_context *ctx, const sm_pa
 end:
     sm_csv_writer_destroy(w);
     return st;
+}
+
+sm_status sm_results_write_csv(const sm_results *r, sm_context *ctx, const sm_parcels *p,
+                               const sm_field_role *keys, size_t nkeys, const char *path)
+{
+    return write_csv(r, ctx, p, 1, NULL, keys, nkeys, path, SM_CSV_BOM);
+}
+
+sm_status sm_results_write_csv_by_id(const sm_results *r, sm_context *ctx, const sm_parcels *p,
+                                     const char *id_field, const char *path)
+{
+    return write_csv(r, ctx, p, id_field == NULL, id_field, NULL, 0, path, 0);
 }
