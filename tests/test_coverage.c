@@ -39,9 +39,9 @@ static void print_matrix(const char *label, const double *m, int64_t nr, int64_t
 }
 
 /* Runs the coverage and compares window and values with `want` (nr x nc, row-major). */
-static void expect_cov(const sm_grid *g, const sm_polygon *parts, size_t nparts,
-                       sm_cover_mode mode, int64_t col0, int64_t row0, int64_t nc, int64_t nr,
-                       const double *want, double tol, const char *what)
+static void expect_cov(const sm_grid *g, const sm_polygon *parts, size_t nparts, sm_cover_mode mode,
+                       int64_t col0, int64_t row0, int64_t nc, int64_t nr, const double *want,
+                       double tol, const char *what)
 {
     sm_context *ctx = sm_context_create();
     sm_coverage cov = {{0, 0, 0, 0}, NULL, 0};
@@ -51,9 +51,9 @@ static void expect_cov(const sm_grid *g, const sm_polygon *parts, size_t nparts,
         cov.win.nrows != nr) {
         print_error("%s (mode %d): want window {%lld,%lld,%lld x %lld}, got {%lld,%lld,%lld x "
                     "%lld}\n",
-                    what, (int)mode, (long long)col0, (long long)row0, (long long)nc,
-                    (long long)nr, (long long)cov.win.col0, (long long)cov.win.row0,
-                    (long long)cov.win.ncols, (long long)cov.win.nrows);
+                    what, (int)mode, (long long)col0, (long long)row0, (long long)nc, (long long)nr,
+                    (long long)cov.win.col0, (long long)cov.win.row0, (long long)cov.win.ncols,
+                    (long long)cov.win.nrows);
         fail();
     }
     for (int64_t i = 0; i < nc * nr; i++) {
@@ -79,8 +79,8 @@ static void reverse_ring(const double *xy, size_t n, double *out)
 
 /* Expect the same result for the ring as given and reversed (one-ring polygons). */
 static void expect_both_ways(const sm_grid *g, const double *xy, size_t n, sm_cover_mode mode,
-                             int64_t col0, int64_t row0, int64_t nc, int64_t nr,
-                             const double *want, const char *what)
+                             int64_t col0, int64_t row0, int64_t nc, int64_t nr, const double *want,
+                             const char *what)
 {
     double rev[2 * 64];
     assert_true(n <= 64);
@@ -524,23 +524,23 @@ static void test_rounding_traps(void **state)
     const double t[] = {0.5, 11.5, 15.5, 11.5, 15.5, 0.5};
     const double trev[] = {15.5, 0.5, 15.5, 11.5, 0.5, 11.5};
     for (int way = 0; way < 2; way++) {
-    sm_ring rt = {way ? trev : t, 3};
-    sm_polygon pt = {&rt, 1};
-    assert_int_equal(sm_coverage_compute(&a, ctx, &g2, &pt, 1, SM_COVER_EXACT), SM_OK);
-    assert_int_equal(sm_coverage_compute(&b, ctx, &g2, &pt, 1, SM_COVER_TOUCHED), SM_OK);
-    assert_true(a.win.col0 == 0 && a.win.row0 == 0 && a.win.ncols == 16 && a.win.nrows == 12);
-    assert_true(a.frac[6 * 16 + 7] == 0.0);
-    assert_true(b.frac[6 * 16 + 7] == 0.0);
-    assert_true(b.frac[5 * 16 + 7] == 1.0 && b.frac[6 * 16 + 8] == 1.0);
-    assert_true(a.frac[5 * 16 + 7] > 0.0 && a.frac[5 * 16 + 7] < 1.0);
-    /* Over the whole window, touched = exact > 0 (a valid polygon has no cell it touches with
-     * zero area), and the exact sum is the triangle's area 15 x 11 / 2. */
-    double sum = 0.0;
-    for (int64_t i = 0; i < 16 * 12; i++) {
-        assert_true(b.frac[i] == (a.frac[i] > 0.0 ? 1.0 : 0.0));
-        sum += a.frac[i];
-    }
-    assert_true(fabs(sum - 82.5) < 1e-12);
+        sm_ring rt = {way ? trev : t, 3};
+        sm_polygon pt = {&rt, 1};
+        assert_int_equal(sm_coverage_compute(&a, ctx, &g2, &pt, 1, SM_COVER_EXACT), SM_OK);
+        assert_int_equal(sm_coverage_compute(&b, ctx, &g2, &pt, 1, SM_COVER_TOUCHED), SM_OK);
+        assert_true(a.win.col0 == 0 && a.win.row0 == 0 && a.win.ncols == 16 && a.win.nrows == 12);
+        assert_true(a.frac[6 * 16 + 7] == 0.0);
+        assert_true(b.frac[6 * 16 + 7] == 0.0);
+        assert_true(b.frac[5 * 16 + 7] == 1.0 && b.frac[6 * 16 + 8] == 1.0);
+        assert_true(a.frac[5 * 16 + 7] > 0.0 && a.frac[5 * 16 + 7] < 1.0);
+        /* Over the whole window, touched = exact > 0 (a valid polygon has no cell it touches with
+         * zero area), and the exact sum is the triangle's area 15 x 11 / 2. */
+        double sum = 0.0;
+        for (int64_t i = 0; i < 16 * 12; i++) {
+            assert_true(b.frac[i] == (a.frac[i] > 0.0 ? 1.0 : 0.0));
+            sum += a.frac[i];
+        }
+        assert_true(fabs(sum - 82.5) < 1e-12);
     }
     sm_coverage_free(&a);
     sm_coverage_free(&b);
@@ -639,7 +639,10 @@ static uint64_t rng_next(rng *r)
 }
 
 static double rng_unif(rng *r) { return (double)(rng_next(r) >> 11) * 0x1.0p-53; }
-static int rng_int(rng *r, int lo, int hi) { return lo + (int)(rng_next(r) % (uint64_t)(hi - lo + 1)); }
+static int rng_int(rng *r, int lo, int hi)
+{
+    return lo + (int)(rng_next(r) % (uint64_t)(hi - lo + 1));
+}
 
 /* Rings are stored in one array of coordinates; the polygon structures point into it. */
 typedef struct shape {
@@ -652,8 +655,8 @@ typedef struct shape {
     int lattice; /* vertices are exact multiples of half a cell */
 } shape;
 
-/* A star-shaped ring around (cx, cy): n vertices at jittered angles (gaps under 1.8 x 360°/n) and radii
- * in [rmin, rmax]; snapped to multiples of `snap` (0: not snapped); reversed if `rev`. */
+/* A star-shaped ring around (cx, cy): n vertices at jittered angles (gaps under 1.8 x 360°/n) and
+ * radii in [rmin, rmax]; snapped to multiples of `snap` (0: not snapped); reversed if `rev`. */
 static void add_star(shape *s, rng *r, double cx, double cy, double rmin, double rmax, int n,
                      double snapx, double snapy, int rev, int close)
 {
@@ -766,8 +769,8 @@ static void make_shape(shape *s, rng *r, const sm_grid *g, int kind)
     }
     case 5: /* many vertices per cell: a wiggly star, or a sliver 1e-6 cells wide */
         if (rng_int(r, 0, 1)) {
-            add_star(s, r, cx, cy, 0.6 * rmax, rmax, rng_int(r, 150, 390), 0, 0,
-                     rng_int(r, 0, 1), close);
+            add_star(s, r, cx, cy, 0.6 * rmax, rmax, rng_int(r, 150, 390), 0, 0, rng_int(r, 0, 1),
+                     close);
         } else {
             double a = M_PI * rng_unif(r), len = rmax, wid = 1e-6 * fmin(g->dx, g->dy);
             double ux = cos(a), uy = sin(a);
@@ -785,8 +788,8 @@ static void make_shape(shape *s, rng *r, const sm_grid *g, int kind)
         break;
     default: /* two stars side by side, the second maybe with a hole */
         add_star(s, r, cx, cy, 0.5 * rmin, 0.5 * rmax, n, 0, 0, rng_int(r, 0, 1), close);
-        add_star(s, r, cx + 1.2 * rmax, cy + 0.3 * rmax, 0.5 * rmin, 0.5 * rmax,
-                 rng_int(r, 8, 30), 0, 0, rng_int(r, 0, 1), close);
+        add_star(s, r, cx + 1.2 * rmax, cy + 0.3 * rmax, 0.5 * rmin, 0.5 * rmax, rng_int(r, 8, 30),
+                 0, 0, rng_int(r, 0, 1), close);
         if (rng_int(r, 0, 1))
             add_star(s, r, cx + 1.2 * rmax, cy + 0.3 * rmax, 0.1 * rmin, 0.3 * rmin, 5, 0, 0,
                      rng_int(r, 0, 1), close);
@@ -811,9 +814,8 @@ typedef struct tally {
     double worst;
 } tally;
 
-static void oracle_one(GEOSContextHandle_t h, sm_context *ctx, const sm_grid *g,
-                       const shape *s, sm_coverage *ce, sm_coverage *cc, sm_coverage *ct,
-                       tally *t, int verbose)
+static void oracle_one(GEOSContextHandle_t h, sm_context *ctx, const sm_grid *g, const shape *s,
+                       sm_coverage *ce, sm_coverage *cc, sm_coverage *ct, tally *t, int verbose)
 {
     double ox = g->x0, oy = g->y0;
     GEOSGeometry *poly = geos_polygon(h, s->parts, s->nparts, ox, oy);
@@ -823,8 +825,7 @@ static void oracle_one(GEOSContextHandle_t h, sm_context *ctx, const sm_grid *g,
 
     assert_int_equal(sm_coverage_compute(ce, ctx, g, s->parts, s->nparts, SM_COVER_EXACT), SM_OK);
     assert_int_equal(sm_coverage_compute(cc, ctx, g, s->parts, s->nparts, SM_COVER_CENTER), SM_OK);
-    assert_int_equal(sm_coverage_compute(ct, ctx, g, s->parts, s->nparts, SM_COVER_TOUCHED),
-                     SM_OK);
+    assert_int_equal(sm_coverage_compute(ct, ctx, g, s->parts, s->nparts, SM_COVER_TOUCHED), SM_OK);
     /* The window is the bounding box's, the same in every mode. */
     double xmin = INFINITY, ymin, xmax, ymax;
     ymin = INFINITY;
@@ -849,8 +850,8 @@ static void oracle_one(GEOSContextHandle_t h, sm_context *ctx, const sm_grid *g,
         for (int64_t col = w.col0 - 1; col <= w.col0 + w.ncols; col++) {
             if (row < 0 || col < 0 || row >= g->nrows || col >= g->ncols)
                 continue;
-            int inside = w.nrows > 0 && row >= w.row0 && row < w.row0 + w.nrows &&
-                         col >= w.col0 && col < w.col0 + w.ncols;
+            int inside = w.nrows > 0 && row >= w.row0 && row < w.row0 + w.nrows && col >= w.col0 &&
+                         col < w.col0 + w.ncols;
             double xa = (double)col * g->dx, xb = (double)(col + 1) * g->dx;
             double yb = -(double)row * g->dy, ya = -(double)(row + 1) * g->dy;
             GEOSGeometry *box = geos_box(h, xa, ya, xb, yb);
@@ -888,8 +889,8 @@ static void oracle_one(GEOSContextHandle_t h, sm_context *ctx, const sm_grid *g,
             if (!(err <= 1e-9)) {
                 t->exact_bad++;
                 if (verbose && t->exact_bad < 5)
-                    print_error("exact: cell (%lld,%lld) want %.17g got %.17g\n",
-                                (long long)row, (long long)col, want, got);
+                    print_error("exact: cell (%lld,%lld) want %.17g got %.17g\n", (long long)row,
+                                (long long)col, want, got);
             }
             /* Touched: the polygon's interior meets the cell's interior. */
             if (meets && !interiors)
@@ -1006,8 +1007,7 @@ static void test_random_oracle(void **state)
         if (t.exact_bad + t.centre_bad + t.touched_bad + t.margin_bad + t.sum_bad != before)
             print_error("  ... in polygon %d (kind %d, grid x0 %.17g y0 %.17g dx %.17g dy %.17g "
                         "%lld x %lld)\n",
-                        iter, kind, g.x0, g.y0, g.dx, g.dy, (long long)g.ncols,
-                        (long long)g.nrows);
+                        iter, kind, g.x0, g.y0, g.dx, g.dy, (long long)g.ncols, (long long)g.nrows);
     }
     print_message("oracle: %ld polygons, %ld cells, worst exact error %.3g, %ld centres near the "
                   "boundary skipped, %ld cells touched only on their boundary, %ld invalid "
@@ -1036,10 +1036,10 @@ static void test_partition(void **state)
     sm_coverage a = {{0, 0, 0, 0}, NULL, 0}, b = a;
     /* Cut from (600000, 3399975) through (600013,3399962), (600031,3399988), (600047,3399955)
      * to (600060, 3399971). */
-    const double top[] = {600000, 3400000, 600000, 3399975, 600013, 3399962, 600031, 3399988,
-                          600047, 3399955, 600060, 3399971, 600060, 3400000};
-    const double bot[] = {600000, 3399950, 600060, 3399950, 600060, 3399971, 600047, 3399955,
-                          600031, 3399988, 600013, 3399962, 600000, 3399975};
+    const double top[] = {600000,  3400000, 600000,  3399975, 600013,  3399962, 600031,
+                          3399988, 600047,  3399955, 600060,  3399971, 600060,  3400000};
+    const double bot[] = {600000,  3399950, 600060,  3399950, 600060,  3399971, 600047,
+                          3399955, 600031,  3399988, 600013,  3399962, 600000,  3399975};
     sm_ring rt = {top, 7}, rb = {bot, 7};
     sm_polygon pt = {&rt, 1}, pb = {&rb, 1};
     for (int m = 0; m < 2; m++) {
@@ -1070,20 +1070,13 @@ static void test_partition(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_square_half_offset),
-        cmocka_unit_test(test_square_fraction_offsets),
-        cmocka_unit_test(test_triangles),
-        cmocka_unit_test(test_hole_and_multipolygon),
-        cmocka_unit_test(test_ring_on_cell_edges),
-        cmocka_unit_test(test_small_and_large),
-        cmocka_unit_test(test_utm_fixture),
-        cmocka_unit_test(test_circles),
-        cmocka_unit_test(test_center_fixtures),
-        cmocka_unit_test(test_touched_fixtures),
-        cmocka_unit_test(test_rounding_traps),
-        cmocka_unit_test(test_api_contract),
-        cmocka_unit_test(test_polygon_area),
-        cmocka_unit_test(test_partition),
+        cmocka_unit_test(test_square_half_offset), cmocka_unit_test(test_square_fraction_offsets),
+        cmocka_unit_test(test_triangles),          cmocka_unit_test(test_hole_and_multipolygon),
+        cmocka_unit_test(test_ring_on_cell_edges), cmocka_unit_test(test_small_and_large),
+        cmocka_unit_test(test_utm_fixture),        cmocka_unit_test(test_circles),
+        cmocka_unit_test(test_center_fixtures),    cmocka_unit_test(test_touched_fixtures),
+        cmocka_unit_test(test_rounding_traps),     cmocka_unit_test(test_api_contract),
+        cmocka_unit_test(test_polygon_area),       cmocka_unit_test(test_partition),
         cmocka_unit_test(test_random_oracle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

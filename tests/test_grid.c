@@ -12,8 +12,8 @@
 
 #include "sinkmap/grid.h"
 
-static void expect_window(sm_window got, int64_t col0, int64_t row0, int64_t ncols,
-                          int64_t nrows, const char *what)
+static void expect_window(sm_window got, int64_t col0, int64_t row0, int64_t ncols, int64_t nrows,
+                          const char *what)
 {
     if (got.col0 != col0 || got.row0 != row0 || got.ncols != ncols || got.nrows != nrows) {
         print_error("%s: want {col0 %lld, row0 %lld, %lld x %lld}, got {col0 %lld, row0 %lld, "
@@ -130,8 +130,8 @@ static void test_window_for_box(void **state)
      * to (600150, 3399900): cols floor(12.34)=12 .. ceil(15)=15, rows floor(10)=10 ..
      * ceil(12.35)=13. */
     sm_grid u = {600000.0, 3400000.0, 10.0, 10.0, 100, 100};
-    expect_window(sm_grid_window_for_box(&u, 600123.4, 3399876.5, 600150.0, 3399900.0), 12, 10,
-                  3, 3, "utm");
+    expect_window(sm_grid_window_for_box(&u, 600123.4, 3399876.5, 600150.0, 3399900.0), 12, 10, 3,
+                  3, "utm");
 }
 
 static void test_cell_area(void **state)

@@ -304,10 +304,10 @@ static void feed(sm_stats *s, const sample *v, size_t a, size_t b)
 static void expect_same(sm_stats *a, sm_stats *b, double rel, const char *what)
 {
     char m[128];
-#define SAME(f)                                                                                 \
-    do {                                                                                        \
-        snprintf(m, sizeof m, "%s: %s", what, #f);                                              \
-        expect_close(f(a), f(b), rel, m);                                                       \
+#define SAME(f)                                                                                    \
+    do {                                                                                           \
+        snprintf(m, sizeof m, "%s: %s", what, #f);                                                 \
+        expect_close(f(a), f(b), rel, m);                                                          \
     } while (0)
     SAME(sm_stats_count);
     SAME(sm_stats_nodata_count);
@@ -498,8 +498,7 @@ static void test_oracle(void **state)
                 maj = j;
             if (cw[j] < cw[mnr] || (cw[j] == cw[mnr] && ck[j] < ck[mnr]))
                 mnr = j;
-            expect_close(sm_stats_class_frac(s, ck[j]), (double)(cw[j] / sc), 1e-12,
-                         "oracle frac");
+            expect_close(sm_stats_class_frac(s, ck[j]), (double)(cw[j] / sc), 1e-12, "oracle frac");
         }
         assert_int_equal(sm_stats_variety(s), nc);
         /* (Random weights make exact ties unlikely; the hand tests cover them.) */
@@ -560,9 +559,9 @@ static void test_oracle(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_basic_hand),  cmocka_unit_test(test_nodata),
+        cmocka_unit_test(test_basic_hand),    cmocka_unit_test(test_nodata),
         cmocka_unit_test(test_weighted_mean), cmocka_unit_test(test_quantiles_hand),
-        cmocka_unit_test(test_classes_hand), cmocka_unit_test(test_merge),
+        cmocka_unit_test(test_classes_hand),  cmocka_unit_test(test_merge),
         cmocka_unit_test(test_oracle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -29,8 +29,11 @@ typedef struct sm_polygon {
 
 typedef enum sm_cover_mode {
     SM_COVER_EXACT = 0,   /* area share, in [0,1] */
-    SM_COVER_CENTER = 1,  /* 1 where the cell's centre lies inside */
-    SM_COVER_TOUCHED = 2  /* 1 where the polygon (interior or boundary) touches the cell */
+    SM_COVER_CENTER = 1,  /* 1 where the cell's centre lies inside (a centre exactly on the
+                             boundary is inside on the polygon's left and top edges) */
+    SM_COVER_TOUCHED = 2  /* 1 where the polygon's interior meets the cell's interior (a cell
+                             that the polygon only meets along an edge or at a corner is not
+                             counted) */
 } sm_cover_mode;
 
 /* Weights of the cells in `win` (a window of the grid, row-major, win.nrows*win.ncols

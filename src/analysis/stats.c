@@ -23,7 +23,8 @@
  *   the lower value, q = 0 the minimum, q = 1 the maximum). P and T are compensated
  *   (Neumaier) sums in sorted order, and P counts as reaching q·T when it falls short by no
  *   more than 8 units in the last place (q·T·8ε): q and the weights are decimals stored in
- *   binary, and q = 0.3 over ten equal weights must give the third value, not the fourth.
+ *   binary, and q = 0.07 over a hundred unit weights must give the 7th value, not the 8th,
+ *   although 0.07 * 100 is 7.000000000000001 in doubles.
  * - Classes: the class of x is x rounded to the nearest integer (halves away from zero);
  *   values beyond ±9.2e18 enter no class but still count in the total weight.
  *   Majority (minority) is the class of largest (smallest) total weight; ties go to the smaller

@@ -63,10 +63,7 @@ typedef struct walk {
     double au, av, bu, bv;  /* the whole edge being walked, before clipping */
 } walk;
 
-static double clamp01(double t)
-{
-    return t < 0.0 ? 0.0 : (t > 1.0 ? 1.0 : t);
-}
+static double clamp01(double t) { return t < 0.0 ? 0.0 : (t > 1.0 ? 1.0 : t); }
 
 /* Whether the walked edge meets the open cell (r0, j): by the separating axis test, the closed
  * segment misses the open box iff their u or v ranges do not overlap or no two corners
@@ -107,8 +104,7 @@ static void piece(walk *k, int64_t r0, int64_t j, double us, double vs, double u
     if (!(k->crossed[i >> 3] & bit)) {
         int on_wall = (us == ue && (vs == ve || us == (double)j || us == (double)(j + 1))) ||
                       (vs == ve && (vs == (double)r0 || vs == (double)(r0 + 1)));
-        if (!on_wall &&
-            (fabs(du) + fabs(ve - vs) > TINY_PIECE || edge_meets_open_cell(k, r0, j)))
+        if (!on_wall && (fabs(du) + fabs(ve - vs) > TINY_PIECE || edge_meets_open_cell(k, r0, j)))
             k->crossed[i >> 3] |= bit;
     }
     if (du == 0.0)

@@ -1,0 +1,321 @@
+/* test_e2e_demo.c: `sinkmap run` on the shipped demo, compared with the generator's truth.
+ * Land-cover accuracy against the painted truth raster, per-parcel forest fractions against
+ * the true fractions, total carbon against the true volumes with the same parameter tables,
+ * the parcel layer's attributes against the input Shapefile, and 1 vs 2 threads. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <cpl_conv.h>
+#include <gdal.h>
+#include <ogr_api.h>
+
+#include "e2e_util.h"
+#include "sinkmap/table.h"
+
+#define DEMO SM_SOURCE_DIR "/examples/nanchong-demo"
+
+static char tmp[256], out1[300], out2[300];
+
+static int setup(void **state)
+{
+    (void)state;
+    GDALAllRegister();
+    if (!e2e_tmpdir(tmp, sizeof tmp, "demo"))
+        return -1;
+    snprintf(out1, sizeof out1, "%s/out1", tmp);
+    snprintf(out2, sizeof out2, "%s/out2", tmp);
+    char err[8192];
+    int rc = e2e_run(err, sizeof err, "run '%s/job.ini' -o '%s' --threads 2 --quiet", DEMO, out1);
+    if (rc != 0) {
+        fprintf(stderr, "demo run failed (%d): %s\n", rc, err);
+        return -1;
+    }
+    rc = e2e_run(err, sizeof err, "run '%s/job.ini' -o '%s' --threads 1 --quiet", DEMO, out2);
+    if (rc != 0) {
+        fprintf(stderr, "demo run (1 thread) failed (%d): %s\n", rc, err);
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    return e2e_sh("rm -rf '%s'", tmp);
+}
+
+static sm_table *read_table(const char *path)
+{
+    sm_context *ctx = sm_context_create();
+    sm_table *t = NULL;
+    if (sm_table_read(&t, ctx, path) != SM_OK)
+        print_error("%s\n", sm_context_message(ctx));
+    sm_context_destroy(ctx);
+    assert_non_null(t);
+    return t;
+}
+
+static size_t col(const sm_table *t, const char *name)
+{
+    size_t c;
+    if (!sm_table_find_col(t, name, &c)) {
+        print_error("%s: no column %s\n", sm_table_name(t), name);
+        fail();
+    }
+    return c;
+}
+
+static double num(const sm_table *t, size_t row, size_t c)
+{
+    const char *s = sm_table_cell(t, row, c);
+    return s[0] ? strtod(s, NULL) : NAN;
+}
+
+static void test_outputs_exist(void **state)
+{
+    (void)state;
+    const char *files[] = {"landcover_2023a.tif", "landcover_2024s.tif", "landcover_2024a.tif",
+                           "parcels.gpkg", "parcels.csv", "summary.csv", "run.json"};
+    for (size_t k = 0; k < sizeof files / sizeof files[0]; k++) {
+        char p[512];
+        snprintf(p, sizeof p, "%s/%s", out1, files[k]);
+        if (!e2e_exists(p)) {
+            print_error("missing output %s\n", p);
+            fail();
+        }
+    }
+}
+
+/* Overall accuracy of the 2024 autumn land cover against the painted truth. */
+static void test_landcover_accuracy(void **state)
+{
+    (void)state;
+    char p[512];
+    snprintf(p, sizeof p, "%s/landcover_2024a.tif", out1);
+    GDALDatasetH a = GDALOpen(p, GA_ReadOnly);
+    GDALDatasetH t = GDALOpen(DEMO "/truth/landcover_2024a.tif", GA_ReadOnly);
+    assert_non_null(a);
+    assert_non_null(t);
+    int nx = GDALGetRasterXSize(t), ny = GDALGetRasterYSize(t);
+    assert_int_equal(GDALGetRasterXSize(a), nx);
+    assert_int_equal(GDALGetRasterYSize(a), ny);
+    uint8_t *ba = malloc((size_t)nx * ny), *bt = malloc((size_t)nx * ny);
+    assert_int_equal(GDALRasterIO(GDALGetRasterBand(a, 1), GF_Read, 0, 0, nx, ny, ba, nx, ny, GDT_Byte, 0, 0), CE_None);
+    assert_int_equal(GDALRasterIO(GDALGetRasterBand(t, 1), GF_Read, 0, 0, nx, ny, bt, nx, ny, GDT_Byte, 0, 0), CE_None);
+    size_t total = 0, agree = 0, masked = 0;
+    for (size_t i = 0; i < (size_t)nx * ny; i++) {
+        if (bt[i] < 1 || bt[i] > 9)
+            continue;
+        if (ba[i] == 0 || ba[i] == 11) {
+            masked++;
+            continue;
+        }
+        total++;
+        agree += ba[i] == bt[i];
+    }
+    double oa = (double)agree / (double)total;
+    print_message("2024a overall accuracy %.4f over %zu pixels (%zu masked)\n", oa, total, masked);
+    assert_true(total > (size_t)nx * ny / 2);
+    assert_true(oa >= 0.85);
+    /* The class map carries its palette and category names. */
+    GDALRasterBandH b = GDALGetRasterBand(a, 1);
+    assert_non_null(GDALGetRasterColorTable(b));
+    char **names = GDALGetRasterCategoryNames(b);
+    assert_non_null(names);
+    assert_true(CSLCount(names) >= 12);
+    assert_non_null(strstr(names[1], "乔木林"));
+    int has_nd = 0;
+    assert_true(GDALGetRasterNoDataValue(b, &has_nd) == 0.0 && has_nd);
+    /* tiled 512 with overviews (Cloud-Optimized layout) */
+    int bx, by;
+    GDALGetBlockSize(b, &bx, &by);
+    assert_int_equal(bx, 512);
+    assert_int_equal(by, 512);
+    assert_true(GDALGetOverviewCount(b) >= 1);
+    free(ba);
+    free(bt);
+    GDALClose(a);
+    GDALClose(t);
+}
+
+/* Forest fraction per parcel against the true fraction (well observed parcels). */
+static void test_forest_fraction(void **state)
+{
+    (void)state;
+    char p[512];
+    snprintf(p, sizeof p, "%s/parcels.csv", out1);
+    sm_table *r = read_table(p), *t = read_table(DEMO "/truth/parcels_truth.csv");
+    assert_int_equal(sm_table_rows(r), sm_table_rows(t));
+    const char *ids[] = {"2023a", "2024a"};
+    for (size_t k = 0; k < 2; k++) {
+        char a[32], b[32], o[32];
+        snprintf(a, sizeof a, "ff_%s", ids[k]);
+        snprintf(b, sizeof b, "forest_frac_%s", ids[k]);
+        snprintf(o, sizeof o, "obs_%s", ids[k]);
+        size_t ca = col(r, a), cb = col(t, b), co = col(r, o), ci = col(t, "inside_share");
+        size_t cfr = col(r, "fid"), cft = col(t, "fid");
+        double sum = 0;
+        size_t n = 0;
+        for (size_t i = 0; i < sm_table_rows(r); i++) {
+            assert_string_equal(sm_table_cell(r, i, cfr), sm_table_cell(t, i, cft));
+            double ours = num(r, i, ca), truth = num(t, i, cb);
+            if (!(num(r, i, co) >= 0.5) || !(num(t, i, ci) >= 0.5) || isnan(ours) || isnan(truth))
+                continue;
+            sum += fabs(ours - truth);
+            n++;
+        }
+        double mae = sum / (double)n;
+        print_message("forest fraction %s: MAE %.4f over %zu parcels\n", ids[k], mae, n);
+        assert_true(n > sm_table_rows(r) * 9 / 10);
+        assert_true(mae <= 0.05);
+    }
+    sm_table_destroy(r);
+    sm_table_destroy(t);
+}
+
+/* Total stand carbon against the truth: the true volumes times the same factors. */
+static void test_total_carbon(void **state)
+{
+    (void)state;
+    char p[512];
+    snprintf(p, sizeof p, "%s/parcels.csv", out1);
+    sm_table *r = read_table(p), *t = read_table(DEMO "/truth/parcels_truth.csv");
+    sm_table *g = read_table(SM_SOURCE_DIR "/data/species_groups.csv");
+    const char *ids[] = {"2023a", "2024s", "2024a"};
+    for (size_t k = 0; k < 3; k++) {
+        char vc[32], cc[32];
+        snprintf(vc, sizeof vc, "vol_%s", ids[k]);
+        snprintf(cc, sizeof cc, "c_%s", ids[k]);
+        double truth = 0, ours = 0;
+        for (size_t i = 0; i < sm_table_rows(t); i++) {
+            const char *grp = sm_table_cell(t, i, col(t, "group"));
+            double v = num(t, i, col(t, vc));
+            if (!grp[0] || !(v > 0))
+                continue;
+            size_t row;
+            for (row = 0; row < sm_table_rows(g); row++)
+                if (strcmp(sm_table_cell(g, row, col(g, "group")), grp) == 0)
+                    break;
+            assert_true(row < sm_table_rows(g));
+            /* C = V · SVD · BEF · (1 + R) · CF × area (DOMAIN.md §4) */
+            double f = num(g, row, col(g, "svd_t_m3")) * num(g, row, col(g, "bef")) *
+                       (1 + num(g, row, col(g, "r"))) * num(g, row, col(g, "cf"));
+            truth += v * f * num(t, i, col(t, "area_ha"));
+        }
+        for (size_t i = 0; i < sm_table_rows(r); i++) {
+            double c = num(r, i, col(r, cc));
+            if (!isnan(c))
+                ours += c;
+        }
+        double rel = fabs(ours - truth) / truth;
+        print_message("total carbon %s: sinkmap %.1f t C, truth %.1f t C, relative error %.4f\n", ids[k],
+                      ours, truth, rel);
+        assert_true(truth > 1000);
+        assert_true(rel <= 0.01);
+    }
+    sm_table_destroy(r);
+    sm_table_destroy(t);
+    sm_table_destroy(g);
+}
+
+/* The parcel layer carries every input attribute unchanged, and short result field names. */
+static void test_parcel_layer(void **state)
+{
+    (void)state;
+    char p[512];
+    snprintf(p, sizeof p, "%s/parcels.gpkg", out1);
+    GDALDatasetH src = GDALOpenEx(DEMO "/xiaoban.shp", GDAL_OF_VECTOR, NULL, NULL, NULL);
+    GDALDatasetH dst = GDALOpenEx(p, GDAL_OF_VECTOR, NULL, NULL, NULL);
+    assert_non_null(src);
+    assert_non_null(dst);
+    OGRLayerH sl = GDALDatasetGetLayer(src, 0), dl = GDALDatasetGetLayerByName(dst, OGR_L_GetName(sl));
+    assert_non_null(dl);
+    assert_int_equal(OGR_L_GetFeatureCount(sl, TRUE), OGR_L_GetFeatureCount(dl, TRUE));
+    OGRFeatureDefnH sd = OGR_L_GetLayerDefn(sl), dd = OGR_L_GetLayerDefn(dl);
+    int ns = OGR_FD_GetFieldCount(sd);
+    for (int k = 0; k < OGR_FD_GetFieldCount(dd); k++)
+        assert_true(strlen(OGR_Fld_GetNameRef(OGR_FD_GetFieldDefn(dd, k))) <= 10);
+    OGRFeatureH a, b;
+    size_t n = 0, chinese = 0;
+    OGR_L_ResetReading(sl);
+    OGR_L_ResetReading(dl);
+    while ((a = OGR_L_GetNextFeature(sl)) != NULL) {
+        b = OGR_L_GetNextFeature(dl);
+        assert_non_null(b);
+        for (int k = 0; k < ns; k++) {
+            const char *name = OGR_Fld_GetNameRef(OGR_FD_GetFieldDefn(sd, k));
+            int kb = OGR_FD_GetFieldIndex(dd, name);
+            assert_true(kb >= 0);
+            assert_string_equal(OGR_F_GetFieldAsString(a, k), OGR_F_GetFieldAsString(b, kb));
+            if (strcmp(name, "XIANG") == 0 && strstr(OGR_F_GetFieldAsString(b, kb), "街道"))
+                chinese++;
+        }
+        OGRGeometryH ga = OGR_G_ForceToMultiPolygon(OGR_G_Clone(OGR_F_GetGeometryRef(a)));
+        char *wa = NULL, *wb = NULL;
+        OGR_G_ExportToWkt(ga, &wa);
+        OGR_G_ExportToWkt(OGR_F_GetGeometryRef(b), &wb);
+        assert_string_equal(wa, wb);
+        CPLFree(wa);
+        CPLFree(wb);
+        OGR_G_DestroyGeometry(ga);
+        OGR_F_Destroy(a);
+        OGR_F_Destroy(b);
+        n++;
+    }
+    assert_true(n >= 500 && n <= 1500);
+    assert_true(chinese > 0); /* GBK names came through as UTF-8 */
+    assert_non_null(GDALDatasetGetLayerByName(dst, "sinkmap_fields"));
+    GDALClose(src);
+    GDALClose(dst);
+}
+
+/* run.json records the job's SHA-256 as sha256sum computes it. */
+static void test_run_json(void **state)
+{
+    (void)state;
+    char cmd[1024], hex[80] = "";
+    snprintf(cmd, sizeof cmd, "sha256sum '%s/job.ini'", DEMO);
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    assert_int_equal(fscanf(f, "%64s", hex), 1);
+    pclose(f);
+    char p[512];
+    snprintf(p, sizeof p, "%s/run.json", out1);
+    f = fopen(p, "r");
+    assert_non_null(f);
+    char *buf = calloc(1, 1 << 20);
+    size_t got = fread(buf, 1, (1 << 20) - 1, f);
+    fclose(f);
+    assert_true(got > 0);
+    assert_non_null(strstr(buf, hex));
+    assert_non_null(strstr(buf, "\"version\": \"0.1.0\""));
+    assert_non_null(strstr(buf, "s2_2024a_10m.tif"));
+    free(buf);
+}
+
+/* One thread and two threads give byte-identical tables and identical land cover. */
+static void test_threads_identical(void **state)
+{
+    (void)state;
+    assert_int_equal(e2e_sh("cmp -s '%s/parcels.csv' '%s/parcels.csv'", out1, out2), 0);
+    assert_int_equal(e2e_sh("cmp -s '%s/summary.csv' '%s/summary.csv'", out1, out2), 0);
+    assert_int_equal(e2e_sh("cmp -s '%s/landcover_2024s.tif' '%s/landcover_2024s.tif'", out1, out2), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_outputs_exist),     cmocka_unit_test(test_landcover_accuracy),
+        cmocka_unit_test(test_forest_fraction),   cmocka_unit_test(test_total_carbon),
+        cmocka_unit_test(test_parcel_layer),      cmocka_unit_test(test_run_json),
+        cmocka_unit_test(test_threads_identical),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
