@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 #include <cpl_conv.h>
+#include <cpl_string.h>
 #include <gdal.h>
 #include <ogr_api.h>
 
