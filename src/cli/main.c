@@ -17,6 +17,7 @@ typedef struct command {
 static const command COMMANDS[] = {
     {"run", sm_cmd_run, "run a seasonal job: land cover, per-parcel statistics, stock, carbon, sink"},
     {"validate", sm_cmd_validate, "check a job and its inputs without running it"},
+    {"ledger", sm_cmd_ledger, "verify or export the carbon ledger (append-only, hash-chained)"},
     {"zonal", sm_cmd_zonal, "coverage-weighted statistics of a raster per parcel (csv or gpkg)"},
 };
 

@@ -59,8 +59,11 @@ sm_status sm_verror(sm_context *ctx, sm_status status, const char *fmt, va_list 
 {
     if (!ctx)
         return status;
+    /* Format aside first: the arguments may include the context's own message. */
+    char buf[sizeof ctx->message];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    memcpy(ctx->message, buf, sizeof buf);
     ctx->status = status;
-    vsnprintf(ctx->message, sizeof ctx->message, fmt, ap);
     return status;
 }
 

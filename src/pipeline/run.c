@@ -257,6 +257,15 @@ static sm_status plan_job(sm_context *ctx, const sm_job *job, run_state *rs)
             continue;
         /* A tree-forest parcel: its carbon comes from its inventory volume. */
         label(p, i, lab, sizeof lab);
+        sd->volume = sm_parcels_num(p, i, SM_FIELD_VOLUME);
+        if (isnan(sd->volume) || sd->volume < 0)
+            return sm_error(ctx, SM_ERR_INPUT,
+                            "%s: %s, field %s: '%s' is not a volume; expected m³/ha >= 0 for a "
+                            "tree-forest parcel",
+                            job->parcels_path, lab, job->fields[SM_FIELD_VOLUME],
+                            sm_parcels_str(p, i, SM_FIELD_VOLUME));
+        if (sd->volume == 0)
+            continue; /* no standing volume recorded (newly planted, cut): no stand stock */
         const char *species = sm_parcels_str(p, i, SM_FIELD_SPECIES);
         if (!job->fields[SM_FIELD_SPECIES])
             return sm_error(ctx, SM_ERR_INPUT, "%s: [parcels] field.species is needed for tree-forest parcels",
@@ -271,13 +280,6 @@ static sm_status plan_job(sm_context *ctx, const sm_job *job, run_state *rs)
                             job->fields[SM_FIELD_ORIGIN], sm_context_message(ctx));
         if ((st = sm_params_growth(rs->params, ctx, sd->group, origin, &sd->curve)) != SM_OK)
             return st;
-        sd->volume = sm_parcels_num(p, i, SM_FIELD_VOLUME);
-        if (isnan(sd->volume) || sd->volume < 0)
-            return sm_error(ctx, SM_ERR_INPUT,
-                            "%s: %s, field %s: '%s' is not a volume; expected m³/ha >= 0 for a "
-                            "tree-forest parcel",
-                            job->parcels_path, lab, job->fields[SM_FIELD_VOLUME],
-                            sm_parcels_str(p, i, SM_FIELD_VOLUME));
         sd->age = job->fields[SM_FIELD_AGE] ? sm_parcels_num(p, i, SM_FIELD_AGE) : NAN;
         if (isnan(sd->age) || sd->age <= 0)
             return sm_error(ctx, SM_ERR_INPUT,
@@ -357,6 +359,17 @@ static int scene_majority(const sm__scene_acc *a)
             best = k;
         }
     return best;
+}
+
+/* Two dates within 45 days of each other in the year (anniversary dates), across New Year too. */
+static int same_season(const sm_date *a, const sm_date *b)
+{
+    int d = sm_day_of_year(*a) - sm_day_of_year(*b);
+    if (d < 0)
+        d = -d;
+    if (d > 183)
+        d = 366 - d;
+    return d <= 45;
 }
 
 static void add_flag(char *flags, size_t n, const char *f)
@@ -481,23 +494,30 @@ static sm_status compute_results(sm_context *ctx, run_state *rs)
         }
         if (sd->is_stand) {
             label(p, i, lab, sizeof lab);
-            /* Reference forest fraction: the first well-observed scene. */
-            double ff_ref = NAN;
-            for (size_t s = 0; s < ns && isnan(ff_ref); s++)
-                if (obs[s] >= 0.5 && !isnan(ff[s]))
-                    ff_ref = ff[s];
-            if (!isnan(ff_ref) && ff_ref < 0.5) {
-                char f[32];
-                snprintf(f, sizeof f, "nonforest_%s", plan->scenes[0].job->id);
-                add_flag(flags, sizeof flags, f);
-            }
+            /* The inventory is checked against the first well-observed scene. */
+            for (size_t s = 0; s < ns; s++)
+                if (obs[s] >= 0.5 && !isnan(ff[s])) {
+                    if (ff[s] < 0.5) {
+                        char f[32];
+                        snprintf(f, sizeof f, "nonforest_%s", plan->scenes[s].job->id);
+                        add_flag(flags, sizeof flags, f);
+                    }
+                    break;
+                }
             sm_carbon last = {0};
             for (size_t s = 0; s < ns; s++) {
                 double v;
                 if ((st = sm_project_volume(ctx, sd->curve, lab, sd->volume, sd->age, sd->survey_year,
                                             rs->dates[s], &v, NULL)) != SM_OK)
                     return st;
-                /* Loss seen in the imagery: the stand keeps the share of its forest that remains. */
+                /* Loss seen in the imagery: the forest fraction fell against the earliest
+                 * well-observed scene of the same season (anniversary dates, so that leaf-off
+                 * deciduous forest in spring is not taken for a loss); the stand keeps the share
+                 * of its forest that remains. */
+                double ff_ref = NAN;
+                for (size_t q = 0; q < s && isnan(ff_ref); q++)
+                    if (same_season(&rs->dates[q], &rs->dates[s]) && obs[q] >= 0.5 && !isnan(ff[q]))
+                        ff_ref = ff[q];
                 if (!isnan(ff_ref) && ff_ref > 0 && obs[s] >= 0.5 && !isnan(ff[s]) &&
                     ff_ref - ff[s] > job->loss_threshold) {
                     v *= ff[s] / ff_ref;
@@ -527,6 +547,8 @@ static sm_status compute_results(sm_context *ctx, run_state *rs)
                 if (sk.t_c_per_yr < 0)
                     add_flag(flags, sizeof flags, "decline");
             }
+        } else if (sd->lc_code == 1 && job->fields[SM_FIELD_VOLUME]) {
+            add_flag(flags, sizeof flags, "no_volume");
         }
         if ((st = sm_results_set_text(r, ctx, i, c.flags, flags[0] ? flags : NULL)) != SM_OK)
             return st;
