@@ -29,15 +29,15 @@ extern "C" {
  * of both tables with RAISE(ABORT), and a BEFORE INSERT trigger refuses a row that does not extend
  * the chain (id = last id + 1, prev_hash = the last entry's hash). A run that appends an entry
  * identical in content (parcel key, period, pool, the five numbers, method, params_sha256,
- * inputs_sha256) to the CURRENT entry of its parcel × period × pool adds nothing; a different one is
- * added with `supersedes` = the id of the entry it replaces. The current entry of a parcel × period
- * × pool is its entry with the highest id; export shows current entries only.
+ * inputs_sha256) to the CURRENT entry of its parcel × period × pool adds nothing; a different one
+ * is added with `supersedes` = the id of the entry it replaces. The current entry of a parcel ×
+ * period × pool is its entry with the highest id; export shows current entries only.
  *
  * Files. A ledger is an SQLite 3 database (application_id 0x736d6c67, "smlg"; user_version 1;
  * table ledger_meta holds format = sinkmap-ledger, format_version = 1) written with the rollback
  * journal and synchronous = FULL; the tables are STRICT (SQLite 3.37 or later).
  *
- * ---- The canonical serialization (format version 1) -----------------------------------------
+ * ---- The canonical serialization (format version 1) ---------------------------------------------
  * entry_hash is the SHA-256, as 64 lower-case hex digits, of these bytes:
  *
  *   the 24 ASCII bytes "sinkmap ledger entry v1\n", then for each of the 18 fields below, in this
@@ -67,7 +67,10 @@ extern "C" {
  * %.15g, %.16g and %.17g that parses back to exactly the same double, with '.' as the decimal
  * point ("12.5", "0.30000000000000004", "1e+20"); -0 is stored and hashed as 0. Because of the
  * length prefixes no choice of field values can make two different entries serialize alike. For
- * example, entry 1 begins "sinkmap ledger entry v1\nid=1:1\nparcel_key=41:顺庆区/潆华街道/青山村/012/0034\n".
+ * example, entry 1 begins with these three lines (41 is the key's length in UTF-8 bytes):
+ *   sinkmap ledger entry v1
+ *   id=1:1
+ *   parcel_key=41:顺庆区/潆华街道/青山村/012/0034
  *
  * What verify proves and what it cannot. sm_ledger_verify() recomputes every entry_hash and checks
  * every prev_hash link, the id sequence and every supersedes pointer, so a changed, removed or
@@ -80,18 +83,19 @@ typedef struct sm_ledger sm_ledger;
 
 /* A ledger entry as the caller gives it. Text is UTF-8 without control characters. */
 typedef struct sm_ledger_entry {
-    const char *parcel_key;   /* XIAN/XIANG/CUN/LIN_BAN/XIAO_BAN, e.g. "顺庆区/潆华街道/青山村/012/0034"
-                               * (see sm_ledger_parcel_key()) */
-    const char *period_start; /* YYYY-MM-DD, a real calendar date */
-    const char *period_end;   /* YYYY-MM-DD, after period_start */
-    const char *pool;         /* "stand" (above + below ground from volume), "above", "below",
-                               * "soil", "dead", ...: lower-case ASCII letters, digits, '_', '-', '.' */
-    double stock_start_tc;    /* the pool's carbon stock at period_start, t C, finite and >= 0 */
-    double stock_end_tc;      /* the pool's carbon stock at period_end, t C, finite and >= 0 */
-    double sink_tco2e;        /* removal over the whole period, t CO2e (positive = sink), finite */
-    double sink_lo95;         /* 95 % interval of sink_tco2e, t CO2e: both finite with lo <= hi, */
-    double sink_hi95;         /* or both NAN when unknown */
-    const char *method;       /* e.g. "volume-factor IPCC2006 eq2.5 stock-difference" */
+    const char *parcel_key;    /* XIAN/XIANG/CUN/LIN_BAN/XIAO_BAN (see sm_ledger_parcel_key()),
+                                * e.g. "顺庆区/潆华街道/青山村/012/0034" */
+    const char *period_start;  /* YYYY-MM-DD, a real calendar date */
+    const char *period_end;    /* YYYY-MM-DD, after period_start */
+    const char *pool;          /* "stand" (above + below ground from volume), "above", "below",
+                                * "soil", "dead", ...: lower-case ASCII letters, digits, '_', '-',
+                                * '.' (one spelling per pool, so that keys cannot differ by case) */
+    double stock_start_tc;     /* the pool's carbon stock at period_start, t C, finite and >= 0 */
+    double stock_end_tc;       /* the pool's carbon stock at period_end, t C, finite and >= 0 */
+    double sink_tco2e;         /* removal over the whole period, t CO2e (positive = sink), finite */
+    double sink_lo95;          /* 95 % interval of sink_tco2e, t CO2e: both finite with lo <= hi, */
+    double sink_hi95;          /* or both NAN when unknown */
+    const char *method;        /* e.g. "volume-factor IPCC2006 eq2.5 stock-difference" */
     const char *params_sha256; /* hash of the parameter tables, 64 lower-case hex digits */
     const char *inputs_sha256; /* hash over the input files' hashes, 64 lower-case hex digits */
 } sm_ledger_entry;
@@ -120,22 +124,23 @@ const char *sm_ledger_path(const sm_ledger *l);
 sm_status sm_ledger_parcel_key(sm_context *ctx, const char *const parts[5], char **out);
 
 /* ---- Writing: one run, one transaction ------------------------------------------------------
- * begin_run takes the file's write lock (BEGIN IMMEDIATE; waits up to 10 s for another writer)
- * and fixes the run's identity: run_id (non-empty, unique to this run: a run id already used by
- * entries of an earlier run is refused at commit when the run adds entries), tool_version (NULL:
- * sm_version()) and time_utc ("YYYY-MM-DDTHH:MM:SSZ"; NULL: now). append checks and adds one
- * entry (or skips it, see above); a parcel × period × pool given twice in one run is SM_ERR_INPUT.
- * commit_run makes the run durable and reports the entries added and, of those, how many
- * superseded an earlier entry (either pointer may be NULL). After an append fails, commit_run
- * refuses and rolls the whole run back: a run is all or nothing. rollback_run discards the run
- * (no-op when none is open). */
+ * begin_run takes the file's write lock (BEGIN IMMEDIATE; waits up to 10 s for another writer),
+ * verifies the chain and the schema as sm_ledger_verify() does (a broken ledger is never extended:
+ * SM_ERR_INPUT naming the problem; this reads every entry once), and fixes the run's identity:
+ * run_id (non-empty, unique to this run: a run id already used by entries of an earlier run is
+ * refused, SM_ERR_INPUT, by the first append that would add an entry), tool_version (NULL: sm_version()) and time_utc
+ * ("YYYY-MM-DDTHH:MM:SSZ"; NULL: now). append checks and adds one entry (or skips it, see above); a
+ * parcel × period × pool given twice in one run is SM_ERR_INPUT. commit_run makes the run durable
+ * and reports the entries added and, of those, how many superseded an earlier entry (either pointer
+ * may be NULL). After an append fails, commit_run refuses and rolls the whole run back: a run is
+ * all or nothing. rollback_run discards the run (no-op when none is open). */
 sm_status sm_ledger_begin_run(sm_ledger *l, sm_context *ctx, const char *run_id,
                               const char *tool_version, const char *time_utc);
 sm_status sm_ledger_append(sm_ledger *l, sm_context *ctx, const sm_ledger_entry *e);
 sm_status sm_ledger_commit_run(sm_ledger *l, sm_context *ctx, size_t *added, size_t *superseded);
 void sm_ledger_rollback_run(sm_ledger *l);
 
-/* ---- Reading ---------------------------------------------------------------------------------- */
+/* ---- Reading --------------------------------------------------------------------------------- */
 
 /* Walks every entry in id order, in one read transaction, recomputing its hash and checking its
  * content, its id (the previous id + 1), its prev_hash link and its supersedes pointer (the

@@ -27,6 +27,20 @@ typedef enum sm_resample {
 sm_status sm_raster_open(sm_raster **out, sm_context *ctx, const char *path);
 void sm_raster_close(sm_raster *r);
 
+/* Opens a raster to be read on `target` (a grid in CRS `target_wkt`): when its CRS differs,
+ * GDAL's warper reprojects it on the fly (a warped VRT over the whole target grid, no
+ * temporary file) with `resample`; when the CRS is the same it is opened as is and windows
+ * are resampled by sm_raster_read. Errors name the file and both CRSs when no transformation
+ * exists. Caller frees with sm_raster_close(). */
+sm_status sm_raster_open_on_grid(sm_raster **out, sm_context *ctx, const char *path,
+                                 const sm_grid *target, const char *target_wkt,
+                                 sm_resample resample);
+/* Opens the same raster again, the same way (for another thread: GDAL handles are not shared
+ * between threads). Caller frees with sm_raster_close(). */
+sm_status sm_raster_reopen(sm_raster **out, sm_context *ctx, const sm_raster *r);
+/* 1 when the raster is warped on the fly from another CRS. */
+int sm_raster_is_warped(const sm_raster *r);
+
 const char *sm_raster_path(const sm_raster *r);
 sm_grid sm_raster_grid(const sm_raster *r);
 int sm_raster_band_count(const sm_raster *r);

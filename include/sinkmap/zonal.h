@@ -1,6 +1,7 @@
 /* sinkmap/zonal.h: per-parcel statistics of a raster, coverage-weighted, in one pass.
  * Every parcel is projected to the raster's CRS and summarized on the raster's own grid; the
- * raster is read once, strip by strip, whatever the number of parcels or bands. */
+ * raster is read once, strip by strip, by worker threads, whatever the number of parcels or
+ * bands, and the results are the same to the last bit for any number of threads. */
 #ifndef SINKMAP_ZONAL_H
 #define SINKMAP_ZONAL_H
 
@@ -30,14 +31,18 @@ typedef struct sm_zonal_options {
     const char *weights; /* a second raster on the same grid, for weighted_mean */
     const char *encoding; /* the parcels' encoding; NULL = .cpg or default */
     const char *layer;    /* NULL = first layer */
+    int threads;          /* worker threads; 0 = one per core */
 } sm_zonal_options;
-#define SM_ZONAL_OPTIONS_INIT {1, {0}, 0, NULL, NULL, SM_COVER_EXACT, NULL, NULL, NULL}
+#define SM_ZONAL_OPTIONS_INIT {1, {0}, 0, NULL, NULL, SM_COVER_EXACT, NULL, NULL, NULL, 0}
 
 /* Summarizes `raster` over the polygons of `parcels` and writes `out` (.csv: the id column
  * then one column per statistic, `<stat>_b<N>` when several bands; .gpkg: the parcel layer
  * with those columns added). The output is written to a temporary name and renamed into
  * place, so a failure leaves an existing `out` untouched. Errors (SM_ERR_INPUT) name the
- * file, the band, the field or the statistic. */
+ * file, the band, the field or the statistic. Memory: one strip of rows (about 4 million
+ * cells over all bands, whole blocks) per thread, plus one accumulator per parcel and band,
+ * plus the values of a parcel when median or q<P> is asked for. Reads go through GDAL's
+ * block cache: each block is decoded once, so a small cache (GDAL_CACHEMAX) is enough. */
 sm_status sm_zonal(sm_context *ctx, const char *raster, const char *parcels,
                    const sm_zonal_options *opt, const char *out);
 

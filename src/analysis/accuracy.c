@@ -1,7 +1,6 @@
-/* accuracy.c: accuracy and error-adjusted area from a stratified random sample (Olofsson et al.
- * 2014), the sample size for a target standard error (Cochran 1977 eq. 5.25), and the CSV files of
- * `sinkmap area-estimate`. Tables of a few classes: clarity before speed; the formulas are in
- * sinkmap/accuracy.h. */
+/* accuracy.c: accuracy and error-adjusted area from a stratified sample (Olofsson et al. 2014),
+ * sample size for a target standard error (Cochran 1977 eq. 5.25), and area-estimate's CSV files.
+ * Tables of a few classes: clarity before speed; the formulas are stated in sinkmap/accuracy.h. */
 #include "sinkmap/accuracy.h"
 
 #include <math.h>
@@ -18,8 +17,8 @@
 struct sm_accuracy {
     size_t k;
     char **names;
-    double *n;   /* k*k counts */
-    double *p;   /* k*k area proportions */
+    double *n; /* k*k counts */
+    double *p; /* k*k area proportions */
     sm_accuracy_class *cls;
     sm_accuracy_overall all;
 };
@@ -167,7 +166,8 @@ sm_status sm_accuracy_compute(sm_accuracy **out, sm_context *ctx, size_t k,
         c->area = atot * share;
         c->area_se = atot * c->area_share_se;
         c->area_ci95 = Z95 * c->area_se;
-        c->producers_sample = c->reference_samples > 0 ? a->n[j * k + j] / c->reference_samples : NAN;
+        c->producers_sample =
+            c->reference_samples > 0 ? a->n[j * k + j] / c->reference_samples : NAN;
         if (share > 0) {
             double pj = a->p[j * k + j] / share, uj = c->users, wj = c->weight;
             double t1 = wj * wj * (1 - pj) * (1 - pj) * uj * (1 - uj) / (row[j] - 1);
@@ -239,8 +239,7 @@ static void largest_remainder(size_t k, const double *q, const int *use, long to
 
 sm_status sm_sample_size(sm_context *ctx, size_t k, const double *weights, const double *users,
                          double population, double target_se, long min_per_class,
-                         sm_sample_plan *plan, long *proportional, long *neyman,
-                         long *suggested)
+                         sm_sample_plan *plan, long *proportional, long *neyman, long *suggested)
 {
     sm_status st = SM_OK;
     double *w = NULL, *q = NULL;
@@ -408,8 +407,8 @@ static sm_status read_counts(sm_area_input *in, sm_context *ctx, const sm_table 
         const char *label = sm_table_cell(t, i, 0);
         size_t pos = find_name(in->names, k, label);
         if (!label[0])
-            return sm_error(ctx, SM_ERR_INPUT, "%s:%ld: the row has no map class in its first column",
-                            path, line);
+            return sm_error(ctx, SM_ERR_INPUT,
+                            "%s:%ld: the row has no map class in its first column", path, line);
         if (pos == k)
             return sm_error(ctx, SM_ERR_INPUT,
                             "%s:%ld: map class '%s' is not one of the reference classes of the "
@@ -600,8 +599,8 @@ sm_status sm_area_estimate(sm_area_result **out, sm_context *ctx, const char *co
     const sm_area_input *in = r->input;
     size_t k = in->nclasses;
     if (in->counts &&
-        (st = sm_accuracy_compute(&r->accuracy, ctx, k, (const char *const *)in->names,
-                                  in->counts, in->mapped_ha, counts_csv)))
+        (st = sm_accuracy_compute(&r->accuracy, ctx, k, (const char *const *)in->names, in->counts,
+                                  in->mapped_ha, counts_csv)))
         goto end;
     if (opt->target_se > 0 || opt->target_se < 0) {
         if (!in->counts && !in->expected_ua) {
@@ -626,7 +625,8 @@ sm_status sm_area_estimate(sm_area_result **out, sm_context *ctx, const char *co
             goto end;
         }
         for (size_t i = 0; i < k; i++) {
-            users[i] = in->expected_ua ? in->expected_ua[i] : sm_accuracy_class_at(r->accuracy, i)->users;
+            users[i] =
+                in->expected_ua ? in->expected_ua[i] : sm_accuracy_class_at(r->accuracy, i)->users;
             weights[i] = in->mapped_ha[i];
             r->s[i] = sqrt(users[i] * (1 - users[i]));
         }
@@ -695,7 +695,8 @@ static sm_status write_report(const sm_area_result *r, sm_csv_writer *w)
                 PUT("counts", in->names[i], in->names[j], "n", sm_accuracy_count(a, i, j));
         for (size_t i = 0; i < k; i++)
             for (size_t j = 0; j < k; j++)
-                PUT("proportions", in->names[i], in->names[j], "p", sm_accuracy_proportion(a, i, j));
+                PUT("proportions", in->names[i], in->names[j], "p",
+                    sm_accuracy_proportion(a, i, j));
         for (size_t i = 0; i < k; i++) {
             const sm_accuracy_class *c = sm_accuracy_class_at(a, i);
             const char *n = c->name;

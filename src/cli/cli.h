@@ -23,6 +23,9 @@ int sm_cli_is_help(const char *s);
 int sm_cmd_run(int argc, char **argv);
 int sm_cmd_validate(int argc, char **argv);
 int sm_cmd_zonal(int argc, char **argv);
+int sm_cmd_pools(int argc, char **argv);
+int sm_cmd_params(int argc, char **argv);
+int sm_cmd_area(int argc, char **argv);
 int sm_cmd_ledger(int argc, char **argv);
 
 #endif

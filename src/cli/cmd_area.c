@@ -11,42 +11,43 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: sinkmap area-estimate --counts COUNTS.csv --mapped MAPPED.csv\n"
-            "                             [--pixel-area M2] [--target-se SE]\n"
-            "                             [--min-per-class N] -o OUT.csv\n\n"
-            "Accuracy and error-adjusted area of each class from a stratified random sample\n"
-            "whose strata are the map classes (Olofsson et al. 2014, Remote Sensing of\n"
-            "Environment 148:42-57), and the sample size for a target precision.\n\n"
-            "  --counts F      sample counts: header 'map,CLASS1,CLASS2,...' (reference classes);\n"
-            "                  one row per map class, its name first, in the same order as the\n"
-            "                  columns. Omit it to plan a sample (needs --target-se and an\n"
-            "                  expected_ua column in MAPPED.csv)\n"
-            "  --mapped F      mapped area per class: columns class,area (ha), optionally\n"
-            "                  expected_ua (the user's accuracy expected, for --target-se)\n"
-            "  --pixel-area M2 the areas of MAPPED.csv are pixel counts of M2 m² each\n"
-            "                  (e.g. 900 for 30 m); also gives the population size N\n"
-            "  --target-se SE  plan the sample size for this standard error of overall accuracy\n"
-            "                  (e.g. 0.01): n = (Σ W_i S_i)² / (SE² + Σ W_i S_i² / N),\n"
-            "                  S_i = sqrt(U_i (1 - U_i)) from expected_ua or the observed U_i\n"
-            "                  (Olofsson 2014 eq. 13, Cochran 1977 eq. 5.25; without N the\n"
-            "                  last term is dropped)\n"
-            "  --min-per-class N  minimum of the suggested allocation (default 50)\n"
-            "  -o OUT.csv      the report (replaced only when everything succeeds)\n\n"
-            "OUT.csv is one tidy table with the columns section,class,reference,measure,value:\n"
-            "  input        class    mapped_area_ha, weight (W_i), samples (n_i.), expected_ua\n"
-            "  counts       map class, reference class, n        the sample error matrix\n"
-            "  proportions  map class, reference class, p        p_ij = W_i n_ij / n_i.\n"
-            "  class        class    reference_samples, area_share, area_share_se, area_ha,\n"
-            "               area_se_ha, area_ci95_ha, area_ci95_low_ha, area_ci95_high_ha,\n"
-            "               users, users_se, users_ci95, producers, producers_se,\n"
-            "               producers_ci95, f1, producers_sample (n_jj / n_.j, unweighted)\n"
-            "  overall      -        total_area_ha, samples, overall, overall_se, overall_ci95,\n"
-            "                        overall_sample (unweighted), kappa (compatibility only)\n"
-            "  sample_size  -        target_se, population, expected_ua (1/0), n_exact, n,\n"
-            "                        min_per_class, n_suggested\n"
-            "  sample_size  class    s, proportional, neyman, suggested\n"
-            "CI values are 95 %% half-widths (1.96 SE); areas in ha; undefined values are empty.\n");
+    fprintf(
+        out,
+        "usage: sinkmap area-estimate --counts COUNTS.csv --mapped MAPPED.csv\n"
+        "                             [--pixel-area M2] [--target-se SE]\n"
+        "                             [--min-per-class N] -o OUT.csv\n\n"
+        "Accuracy and error-adjusted area of each class from a stratified random sample\n"
+        "whose strata are the map classes (Olofsson et al. 2014, Remote Sensing of\n"
+        "Environment 148:42-57), and the sample size for a target precision.\n\n"
+        "  --counts F      sample counts: header 'map,CLASS1,CLASS2,...' (reference classes);\n"
+        "                  one row per map class, its name first, in the same order as the\n"
+        "                  columns. Omit it to plan a sample (needs --target-se and an\n"
+        "                  expected_ua column in MAPPED.csv)\n"
+        "  --mapped F      mapped area per class: columns class,area (ha), optionally\n"
+        "                  expected_ua (the user's accuracy expected, for --target-se)\n"
+        "  --pixel-area M2 the areas of MAPPED.csv are pixel counts of M2 m² each\n"
+        "                  (e.g. 900 for 30 m); also gives the population size N\n"
+        "  --target-se SE  plan the sample size for this standard error of overall accuracy\n"
+        "                  (e.g. 0.01): n = (Σ W_i S_i)² / (SE² + Σ W_i S_i² / N),\n"
+        "                  S_i = sqrt(U_i (1 - U_i)) from expected_ua or the observed U_i\n"
+        "                  (Olofsson 2014 eq. 13, Cochran 1977 eq. 5.25; without N the\n"
+        "                  last term is dropped)\n"
+        "  --min-per-class N  minimum of the suggested allocation (default 50)\n"
+        "  -o OUT.csv      the report (replaced only when everything succeeds)\n\n"
+        "OUT.csv is one tidy table with the columns section,class,reference,measure,value:\n"
+        "  input        class    mapped_area_ha, weight (W_i), samples (n_i.), expected_ua\n"
+        "  counts       map class, reference class, n        the sample error matrix\n"
+        "  proportions  map class, reference class, p        p_ij = W_i n_ij / n_i.\n"
+        "  class        class    reference_samples, area_share, area_share_se, area_ha,\n"
+        "               area_se_ha, area_ci95_ha, area_ci95_low_ha, area_ci95_high_ha,\n"
+        "               users, users_se, users_ci95, producers, producers_se,\n"
+        "               producers_ci95, f1, producers_sample (n_jj / n_.j, unweighted)\n"
+        "  overall      -        total_area_ha, samples, overall, overall_se, overall_ci95,\n"
+        "                        overall_sample (unweighted), kappa (compatibility only)\n"
+        "  sample_size  -        target_se, population, expected_ua (1/0), n_exact, n,\n"
+        "                        min_per_class, n_suggested\n"
+        "  sample_size  class    s, proportional, neyman, suggested\n"
+        "CI values are 95 %% half-widths (1.96 SE); areas in ha; undefined values are empty.\n");
 }
 
 static int parse_number(const char *s, double *out)
@@ -64,8 +65,7 @@ static void print_summary(const sm_area_result *r)
     const sm_accuracy *a = r->accuracy;
     size_t k = r->input->nclasses;
     if (a) {
-        printf("%-20s %14s %12s %16s %16s\n", "class", "area_ha", "95% CI", "user's",
-               "producer's");
+        printf("%-20s %14s %12s %16s %16s\n", "class", "area_ha", "95% CI", "user's", "producer's");
         for (size_t i = 0; i < k; i++) {
             const sm_accuracy_class *c = sm_accuracy_class_at(a, i);
             printf("%-20s %14.1f %12.1f %9.3f±%-6.3f %9.3f±%-6.3f\n", c->name, c->area,

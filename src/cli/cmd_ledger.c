@@ -10,23 +10,24 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: sinkmap ledger verify DB\n"
-            "       sinkmap ledger export DB [--period START/END] -o OUT.csv\n\n"
-            "The carbon ledger is an append-only SQLite file: one entry per parcel x period x pool\n"
-            "(stocks at both dates in t C, the sink over the whole period in t CO2e with its 95%%\n"
-            "interval, method, parameter and input hashes, run id, tool version, time), each\n"
-            "chained to the one before by SHA-256. A changed re-run adds entries that supersede\n"
-            "the old ones; nothing is ever updated or deleted.\n\n"
-            "  verify     recompute every entry's hash and check every link; prints\n"
-            "             \"DB: N entries, chain intact\" and the last entry's hash (keep it: a\n"
-            "             chain cut short at its end can only be detected against it), or names\n"
-            "             the first broken entry and exits 2\n"
-            "  export     write the current entries (superseded ones left out) as CSV, UTF-8\n"
-            "             with BOM, full-precision numbers; only from an intact chain\n"
-            "  --period START/END   export that period only (YYYY-MM-DD/YYYY-MM-DD)\n"
-            "  -o OUT.csv           the file to write (replaced only when complete)\n\n"
-            "exit codes: 0 success, 1 internal error, 2 bad usage, a missing or broken ledger\n");
+    fprintf(
+        out,
+        "usage: sinkmap ledger verify DB\n"
+        "       sinkmap ledger export DB [--period START/END] -o OUT.csv\n\n"
+        "The carbon ledger is an append-only SQLite file: one entry per parcel x period x pool\n"
+        "(stocks at both dates in t C, the sink over the whole period in t CO2e with its 95%%\n"
+        "interval, method, parameter and input hashes, run id, tool version, time), each\n"
+        "chained to the one before by SHA-256. A changed re-run adds entries that supersede\n"
+        "the old ones; nothing is ever updated or deleted.\n\n"
+        "  verify     recompute every entry's hash and check every link; prints\n"
+        "             \"DB: N entries, chain intact\" and the last entry's hash (keep it: a\n"
+        "             chain cut short at its end can only be detected against it), or names\n"
+        "             the first broken entry and exits 2\n"
+        "  export     write the current entries (superseded ones left out) as CSV, UTF-8\n"
+        "             with BOM, full-precision numbers; only from an intact chain\n"
+        "  --period START/END   export that period only (YYYY-MM-DD/YYYY-MM-DD)\n"
+        "  -o OUT.csv           the file to write (replaced only when complete)\n\n"
+        "exit codes: 0 success, 1 internal error, 2 bad usage, a missing or broken ledger\n");
 }
 
 int sm_cmd_ledger(int argc, char **argv)
@@ -66,7 +67,8 @@ int sm_cmd_ledger(int argc, char **argv)
     }
     int verify = strcmp(action, "verify") == 0;
     if (!verify && strcmp(action, "export") != 0)
-        return sm_cli_usage_error("ledger: unknown action '%s' (expected verify or export)", action);
+        return sm_cli_usage_error("ledger: unknown action '%s' (expected verify or export)",
+                                  action);
     if (verify && (period || out))
         return sm_cli_usage_error("ledger verify takes no --period or -o");
     if (!verify && !out)

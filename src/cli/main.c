@@ -19,6 +19,9 @@ static const command COMMANDS[] = {
     {"validate", sm_cmd_validate, "check a job and its inputs without running it"},
     {"ledger", sm_cmd_ledger, "verify or export the carbon ledger (append-only, hash-chained)"},
     {"zonal", sm_cmd_zonal, "coverage-weighted statistics of a raster per parcel (csv or gpkg)"},
+    {"pools", sm_cmd_pools, "carbon storage maps from a lucode raster and pools table (InVEST)"},
+    {"params", sm_cmd_params, "check the parameter tables and list the rows not verified"},
+    {"area-estimate", sm_cmd_area, "accuracy, error-adjusted area and sample size (Olofsson 2014)"},
 };
 
 int sm_cli_exit_code(sm_status st)

@@ -8,6 +8,7 @@
 #include <cpl_error.h>
 #include <cpl_string.h>
 #include <gdal.h>
+#include <gdalwarper.h>
 #include <math.h>
 #include <ogr_srs_api.h>
 #include <pthread.h>
@@ -18,7 +19,12 @@
 #include "core/util.h"
 
 struct sm_raster {
-    GDALDatasetH ds;
+    GDALDatasetH ds;     /* the dataset read: the file, or a warped VRT over it */
+    GDALDatasetH src;    /* the file when ds is a warped VRT, else NULL */
+    int warped;
+    sm_grid target;      /* for reopen: the grid and CRS it was warped to */
+    char *target_wkt;
+    sm_resample resample;
     char *path;
     char *wkt;
     OGRSpatialReferenceH srs;
@@ -116,7 +122,10 @@ void sm_raster_close(sm_raster *r)
     if (!r)
         return;
     if (r->ds)
-        GDALClose(r->ds);
+        GDALClose(r->ds); /* the warped VRT first: it reads from src */
+    if (r->src)
+        GDALClose(r->src);
+    free(r->target_wkt);
     if (r->srs)
         OSRDestroySpatialReference(r->srs);
     free(r->path);
@@ -125,6 +134,124 @@ void sm_raster_close(sm_raster *r)
 }
 
 const char *sm_raster_path(const sm_raster *r) { return r->path; }
+int sm_raster_is_warped(const sm_raster *r) { return r->warped; }
+
+sm_status sm_raster_open_on_grid(sm_raster **out, sm_context *ctx, const char *path,
+                                 const sm_grid *target, const char *target_wkt,
+                                 sm_resample resample)
+{
+    *out = NULL;
+    sm_raster *r = NULL;
+    sm_status st = sm_raster_open(&r, ctx, path);
+    if (st != SM_OK)
+        return st;
+    OGRSpatialReferenceH dst = OSRNewSpatialReference(NULL);
+    GDALWarpOptions *wo = NULL;
+    char **to = NULL;
+    if (!dst || OSRSetFromUserInput(dst, target_wkt) != OGRERR_NONE) {
+        st = sm_error(ctx, SM_ERR_INPUT, "%s: the analysis grid's CRS cannot be read", path);
+        goto end;
+    }
+    OSRSetAxisMappingStrategy(dst, OAMS_TRADITIONAL_GIS_ORDER);
+    r->target = *target;
+    r->resample = resample;
+    r->target_wkt = sm__strdup(ctx, target_wkt);
+    if (!r->target_wkt) {
+        st = SM_ERR_NOMEM;
+        goto end;
+    }
+    if (OSRIsSame(r->srs, dst))
+        goto end; /* same CRS: windows are resampled by sm_raster_read */
+    if (target->ncols > INT32_MAX || target->nrows > INT32_MAX) {
+        st = sm_error(ctx, SM_ERR_INPUT, "%s: the analysis grid is too large to warp onto", path);
+        goto end;
+    }
+    to = CSLSetNameValue(to, "DST_SRS", target_wkt);
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    CPLErrorReset();
+    void *tr = GDALCreateGenImgProjTransformer2(r->ds, NULL, to);
+    CPLPopErrorHandler();
+    if (!tr) {
+        st = sm_error(ctx, SM_ERR_INPUT,
+                      "%s: no coordinate transformation from its CRS (%s) to the analysis grid's "
+                      "CRS (%s): %s",
+                      path, OSRGetName(r->srs) ? OSRGetName(r->srs) : "?",
+                      OSRGetName(dst) ? OSRGetName(dst) : "?", last_gdal_error());
+        goto end;
+    }
+    double gt[6] = {target->x0, target->dx, 0, target->y0, 0, -target->dy};
+    GDALSetGenImgProjTransformerDstGeoTransform(tr, gt);
+    wo = GDALCreateWarpOptions();
+    wo->hSrcDS = r->ds;
+    wo->nBandCount = r->nbands;
+    wo->panSrcBands = CPLMalloc(sizeof(int) * (size_t)r->nbands);
+    wo->panDstBands = CPLMalloc(sizeof(int) * (size_t)r->nbands);
+    int any_nd = 0;
+    for (int b = 0; b < r->nbands; b++) {
+        wo->panSrcBands[b] = wo->panDstBands[b] = b + 1;
+        int has = 0;
+        GDALGetRasterNoDataValue(GDALGetRasterBand(r->ds, b + 1), &has);
+        any_nd |= has;
+    }
+    /* Cells outside the source, or whose source is nodata, come out as nodata (NAN). */
+    wo->padfSrcNoDataReal = CPLMalloc(sizeof(double) * (size_t)r->nbands);
+    wo->padfDstNoDataReal = CPLMalloc(sizeof(double) * (size_t)r->nbands);
+    for (int b = 0; b < r->nbands; b++) {
+        int has = 0;
+        double nd = GDALGetRasterNoDataValue(GDALGetRasterBand(r->ds, b + 1), &has);
+        wo->padfSrcNoDataReal[b] = has ? nd : -1e300;
+        wo->padfDstNoDataReal[b] = has ? nd : -1e300;
+    }
+    (void)any_nd;
+    wo->papszWarpOptions = CSLSetNameValue(wo->papszWarpOptions, "INIT_DEST", "NO_DATA");
+    wo->eResampleAlg = resample == SM_RESAMPLE_BILINEAR  ? GRA_Bilinear
+                       : resample == SM_RESAMPLE_AVERAGE ? GRA_Average
+                                                         : GRA_NearestNeighbour;
+    wo->pfnTransformer = GDALGenImgProjTransform;
+    wo->pTransformerArg = tr;
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    CPLErrorReset();
+    GDALDatasetH vrt = GDALCreateWarpedVRT(r->ds, (int)target->ncols, (int)target->nrows, gt, wo);
+    CPLPopErrorHandler();
+    if (!vrt) {
+        GDALDestroyGenImgProjTransformer(tr);
+        wo->pTransformerArg = NULL;
+        st = sm_error(ctx, SM_ERR_INPUT, "%s: cannot warp onto the analysis grid: %s", path, last_gdal_error());
+        goto end;
+    }
+    for (int b = 1; b <= r->nbands; b++) {
+        int has = 0;
+        double nd = GDALGetRasterNoDataValue(GDALGetRasterBand(r->ds, b), &has);
+        GDALSetRasterNoDataValue(GDALGetRasterBand(vrt, b), has ? nd : -1e300);
+    }
+    r->src = r->ds;
+    r->ds = vrt;
+    r->warped = 1;
+    r->grid = *target;
+    OSRDestroySpatialReference(r->srs);
+    r->srs = OSRClone(dst);
+    free(r->wkt);
+    r->wkt = sm__strdup(ctx, target_wkt);
+end:
+    if (wo)
+        GDALDestroyWarpOptions(wo); /* the VRT keeps its own copy and owns the transformer */
+    CSLDestroy(to);
+    if (dst)
+        OSRDestroySpatialReference(dst);
+    if (st != SM_OK) {
+        sm_raster_close(r);
+        return st;
+    }
+    *out = r;
+    return SM_OK;
+}
+
+sm_status sm_raster_reopen(sm_raster **out, sm_context *ctx, const sm_raster *r)
+{
+    if (r->target_wkt)
+        return sm_raster_open_on_grid(out, ctx, r->path, &r->target, r->target_wkt, r->resample);
+    return sm_raster_open(out, ctx, r->path);
+}
 sm_grid sm_raster_grid(const sm_raster *r) { return r->grid; }
 int sm_raster_band_count(const sm_raster *r) { return r->nbands; }
 const char *sm_raster_crs_wkt(const sm_raster *r) { return r->wkt; }
@@ -447,30 +574,37 @@ sm_status sm_raster_writer_finish(sm_raster_writer *w, sm_context *ctx)
                       last_gdal_error());
         goto end;
     }
-    /* Category names and statistics live in the .aux.xml beside the file (GDAL PAM). */
-    for (int b = 1; b <= w->opt.nbands; b++) {
-        GDALRasterBandH src = GDALGetRasterBand(w->ds, b), dst = GDALGetRasterBand(cog, b);
-        char **names = GDALGetRasterCategoryNames(src);
-        if (names)
-            GDALSetRasterCategoryNames(dst, names);
-        double mn, mx, mean, sd;
-        if (GDALGetRasterStatistics(src, FALSE, FALSE, &mn, &mx, &mean, &sd) == CE_None)
-            GDALSetRasterStatistics(dst, mn, mx, mean, sd);
-        if (w->opt.description)
-            GDALSetDescription(dst, w->opt.description);
-        if (w->opt.unit)
-            GDALSetRasterUnitType(dst, w->opt.unit);
-    }
     CPLErrorReset();
     GDALClose(cog);
+    cog = NULL;
     if (CPLGetLastErrorType() >= CE_Failure) {
-        cog = NULL;
         st = sm_error(ctx, SM_ERR_IO, "%s: cannot finish writing: %s", w->path, last_gdal_error());
         goto end;
     }
-    cog = NULL;
+    /* Category names cannot live in a TIFF tag: opened read-only, GDAL keeps them in the
+     * .aux.xml beside the file (PAM), and the COG's layout is left as written. */
+    if (w->opt.nclasses > 0) {
+        GDALDatasetH ro = GDALOpen(w->path, GA_ReadOnly);
+        if (!ro) {
+            st = sm_error(ctx, SM_ERR_IO, "%s: cannot reopen: %s", w->path, last_gdal_error());
+            goto end;
+        }
+        for (int b = 1; b <= w->opt.nbands; b++) {
+            char **names = GDALGetRasterCategoryNames(GDALGetRasterBand(w->ds, b));
+            if (names)
+                GDALSetRasterCategoryNames(GDALGetRasterBand(ro, b), names);
+        }
+        CPLErrorReset();
+        GDALClose(ro);
+        if (CPLGetLastErrorType() >= CE_Failure) {
+            st = sm_error(ctx, SM_ERR_IO, "%s.aux.xml: cannot write: %s", w->path, last_gdal_error());
+            goto end;
+        }
+    }
     w->finished = 1;
 end:
+    if (cog)
+        GDALClose(cog);
     CSLDestroy(co);
     return st;
 }

@@ -1,6 +1,7 @@
-/* ledger.c: the carbon ledger in SQLite: schema, append-only runs, the SHA-256 chain, verify, export.
- * Entries are written by one IMMEDIATE transaction per run and never changed; verify recomputes each
- * hash from the stored values. Sized for seasonal runs of 1e5 entries: one index seek per append. */
+/* ledger.c: the carbon ledger in SQLite: schema, append-only runs, the SHA-256 chain, verify,
+ * export. Entries are written by one IMMEDIATE transaction per run and never changed; verify
+ * recomputes each hash from the stored values. Sized for seasonal runs of 1e5 entries: one index
+ * seek per append. */
 #include "sinkmap/ledger.h"
 
 #include <errno.h>
@@ -92,11 +93,29 @@ static const schema_object SCHEMA[] = {
 /* The columns read back, in the order of the canonical serialization (then entry_hash). */
 #define ENTRY_COLUMNS                                                                              \
     "e.id, e.parcel_key, e.period_start, e.period_end, e.pool, e.stock_start_tc, e.stock_end_tc, " \
-    "e.sink_tco2e, e.sink_lo95, e.sink_hi95, e.method, e.params_sha256, e.inputs_sha256, "        \
+    "e.sink_tco2e, e.sink_lo95, e.sink_hi95, e.method, e.params_sha256, e.inputs_sha256, "         \
     "e.run_id, e.tool_version, e.time_utc, e.supersedes, e.prev_hash, e.entry_hash"
 enum {
-    C_ID, C_PARCEL, C_START, C_END, C_POOL, C_STOCK0, C_STOCK1, C_SINK, C_LO, C_HI, C_METHOD,
-    C_PARAMS, C_INPUTS, C_RUN, C_TOOL, C_TIME, C_SUPERSEDES, C_PREV, C_HASH, C_NCOLS
+    C_ID,
+    C_PARCEL,
+    C_START,
+    C_END,
+    C_POOL,
+    C_STOCK0,
+    C_STOCK1,
+    C_SINK,
+    C_LO,
+    C_HI,
+    C_METHOD,
+    C_PARAMS,
+    C_INPUTS,
+    C_RUN,
+    C_TOOL,
+    C_TIME,
+    C_SUPERSEDES,
+    C_PREV,
+    C_HASH,
+    C_NCOLS
 };
 /* The current entry of a key: the highest id of its parcel × period × pool. */
 #define IS_CURRENT                                                                                 \
@@ -127,7 +146,7 @@ typedef struct entry_row {
     const char *prev_hash;
 } entry_row;
 
-/* ---- Small checks --------------------------------------------------------------------------- */
+/* ---- Small checks ---------------------------------------------------------------------------- */
 
 static const char *or_q(const char *s) { return s ? s : "?"; }
 
@@ -203,7 +222,8 @@ static int is_date(const char *s) { return s && strlen(s) == 10 && date_prefix(s
 static int is_time_utc(const char *s)
 {
     if (!s || strlen(s) != 20 || !date_prefix(s) || s[10] != 'T' || !is_digits(s + 11, 2) ||
-        s[13] != ':' || !is_digits(s + 14, 2) || s[16] != ':' || !is_digits(s + 17, 2) || s[19] != 'Z')
+        s[13] != ':' || !is_digits(s + 14, 2) || s[16] != ':' || !is_digits(s + 17, 2) ||
+        s[19] != 'Z')
         return 0;
     return num(s + 11, 2) < 24 && num(s + 14, 2) < 60 && num(s + 17, 2) <= 60;
 }
@@ -286,13 +306,11 @@ static sm_status check_entry(sm_context *ctx, const char *where, const sm_ledger
     if ((st = check_text(ctx, where, "method", e->method)))
         return st;
     if (!is_sha256_hex(e->params_sha256))
-        return sm_error(ctx, SM_ERR_INPUT,
-                        "%s: params_sha256 '%s' is not 64 lower-case hex digits", where,
-                        or_q(e->params_sha256));
+        return sm_error(ctx, SM_ERR_INPUT, "%s: params_sha256 '%s' is not 64 lower-case hex digits",
+                        where, or_q(e->params_sha256));
     if (!is_sha256_hex(e->inputs_sha256))
-        return sm_error(ctx, SM_ERR_INPUT,
-                        "%s: inputs_sha256 '%s' is not 64 lower-case hex digits", where,
-                        or_q(e->inputs_sha256));
+        return sm_error(ctx, SM_ERR_INPUT, "%s: inputs_sha256 '%s' is not 64 lower-case hex digits",
+                        where, or_q(e->inputs_sha256));
     return SM_OK;
 }
 
@@ -305,15 +323,16 @@ static sm_status check_run_fields(sm_context *ctx, const char *where, const char
     if ((st = check_text(ctx, where, "tool_version", tool_version)))
         return st;
     if (!is_time_utc(time_utc))
-        return sm_error(ctx, SM_ERR_INPUT, "%s: time_utc '%s' is not a UTC time YYYY-MM-DDTHH:MM:SSZ",
-                        where, or_q(time_utc));
+        return sm_error(ctx, SM_ERR_INPUT,
+                        "%s: time_utc '%s' is not a UTC time YYYY-MM-DDTHH:MM:SSZ", where,
+                        or_q(time_utc));
     return SM_OK;
 }
 
 /* "-0" and "0" are one stored value: SQLite keeps integral reals as integers. */
 static double canon_zero(double v) { return v == 0 ? 0.0 : v; }
 
-/* ---- The canonical serialization and its hash -------------------------------------------------- */
+/* ---- The canonical serialization and its hash ------------------------------------------------ */
 
 static void put_field(sm_sha256_state *s, const char *name, const char *value)
 {
@@ -371,7 +390,7 @@ static void row_hash(const entry_row *r, char hex[65])
     sm_hex(digest, sizeof digest, hex);
 }
 
-/* ---- SQLite helpers ------------------------------------------------------------------------------ */
+/* ---- SQLite helpers -------------------------------------------------------------------------- */
 
 static sm_status status_of(int rc)
 {
@@ -436,7 +455,7 @@ static void utc_now(char buf[32])
     strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* ---- Opening ------------------------------------------------------------------------------------ */
+/* ---- Opening --------------------------------------------------------------------------------- */
 
 /* Compares the file's schema with SCHEMA. Sets *issue to NULL when they agree, else to a
  * malloc'd description of the first difference. */
@@ -465,8 +484,8 @@ static sm_status check_schema(sm_ledger *l, sm_context *ctx, char **issue)
         if (i == NSCHEMA)
             *issue = sm__asprintf(ctx, "the schema holds an unexpected %s '%s'", type, name);
         else if (strcmp(SCHEMA[i].type, type) != 0 || !sql || strcmp(SCHEMA[i].sql, sql) != 0)
-            *issue = sm__asprintf(ctx, "%s '%s' is not the one sinkmap writes (altered)", type,
-                                  name);
+            *issue =
+                sm__asprintf(ctx, "%s '%s' is not the one sinkmap writes (altered)", type, name);
         else
             found[i] = 1;
         if (*issue)
@@ -490,6 +509,15 @@ end:
 }
 
 static sm_status identify(sm_ledger *l, sm_context *ctx, unsigned flags);
+
+/* The first read of a file that is not a database fails here. */
+static sm_status open_fail(sm_ledger *l, sm_context *ctx, int rc)
+{
+    if ((rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT)
+        return sm_error(ctx, SM_ERR_INPUT, "%s: not a sinkmap ledger: not an SQLite database (%s)",
+                        l->path, sqlite3_errmsg(l->db));
+    return db_fail(l, ctx, rc, "opening the ledger");
+}
 
 /* Writes the schema into an empty database, under the write lock. */
 static sm_status create_schema(sm_ledger *l, sm_context *ctx)
@@ -560,12 +588,8 @@ static sm_status identify(sm_ledger *l, sm_context *ctx, unsigned flags)
     int rc = query_int(l->db, "PRAGMA application_id", &appid);
     if (rc == SQLITE_OK)
         rc = query_int(l->db, "SELECT count(*) FROM sqlite_schema", &nobj);
-    if (rc != SQLITE_OK) {
-        if ((rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT)
-            return sm_error(ctx, SM_ERR_INPUT, "%s: not a sinkmap ledger: not an SQLite database (%s)",
-                            l->path, sqlite3_errmsg(l->db));
-        return db_fail(l, ctx, rc, "reading the ledger");
-    }
+    if (rc != SQLITE_OK)
+        return open_fail(l, ctx, rc);
     if (appid == 0 && nobj == 0) {
         if (flags & SM_LEDGER_CREATE)
             return create_schema(l, ctx);
@@ -597,10 +621,10 @@ static sm_status identify(sm_ledger *l, sm_context *ctx, unsigned flags)
         goto end;
     }
     if (strcmp(format, LEDGER_FORMAT) != 0)
-        status = sm_error(ctx, SM_ERR_INPUT,
-                          "%s: not a sinkmap ledger: ledger_meta format is '%s', not '" LEDGER_FORMAT
-                          "'",
-                          l->path, format);
+        status = sm_error(
+            ctx, SM_ERR_INPUT,
+            "%s: not a sinkmap ledger: ledger_meta format is '%s', not '" LEDGER_FORMAT "'",
+            l->path, format);
     else if (strcmp(version, LEDGER_FORMAT_VERSION) != 0)
         status = sm_error(ctx, SM_ERR_INPUT,
                           "%s: ledger format version '%s' is not one sinkmap %s reads (it reads "
@@ -622,7 +646,8 @@ sm_status sm_ledger_open(sm_ledger **out, sm_context *ctx, const char *path, uns
     if (stat(path, &sb) != 0) {
         int err = errno;
         if (err != ENOENT || !(flags & SM_LEDGER_CREATE))
-            return sm_error(ctx, SM_ERR_INPUT, "%s: cannot open the ledger: %s", path, strerror(err));
+            return sm_error(ctx, SM_ERR_INPUT, "%s: cannot open the ledger: %s", path,
+                            strerror(err));
     } else if (!S_ISREG(sb.st_mode)) {
         return sm_error(ctx, SM_ERR_INPUT, "%s: not a sinkmap ledger: not a regular file", path);
     }
@@ -646,7 +671,7 @@ sm_status sm_ledger_open(sm_ledger **out, sm_context *ctx, const char *path, uns
     sqlite3_db_config(l->db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
     if ((rc = exec(l->db, "PRAGMA synchronous = FULL")) != SQLITE_OK ||
         (rc = exec(l->db, "PRAGMA foreign_keys = ON")) != SQLITE_OK) {
-        st = db_fail(l, ctx, rc, "opening the ledger");
+        st = open_fail(l, ctx, rc);
         goto end;
     }
     if ((st = identify(l, ctx, flags)) != SM_OK)
@@ -721,17 +746,31 @@ sm_status sm_ledger_parcel_key(sm_context *ctx, const char *const parts[5], char
     return SM_OK;
 }
 
-/* ---- Verifying ---------------------------------------------------------------------------------- */
+/* ---- Verifying ------------------------------------------------------------------------------- */
 
 /* Reads a row of ENTRY_COLUMNS into r (text pointing into st). Returns NULL when the stored types
  * are right, else the name of the first column whose type is wrong. */
 static const char *read_row(sqlite3_stmt *st, entry_row *r)
 {
-    static const char *const names[C_NCOLS] = {
-        "id", "parcel_key", "period_start", "period_end", "pool", "stock_start_tc",
-        "stock_end_tc", "sink_tco2e", "sink_lo95", "sink_hi95", "method", "params_sha256",
-        "inputs_sha256", "run_id", "tool_version", "time_utc", "supersedes", "prev_hash",
-        "entry_hash"};
+    static const char *const names[C_NCOLS] = {"id",
+                                               "parcel_key",
+                                               "period_start",
+                                               "period_end",
+                                               "pool",
+                                               "stock_start_tc",
+                                               "stock_end_tc",
+                                               "sink_tco2e",
+                                               "sink_lo95",
+                                               "sink_hi95",
+                                               "method",
+                                               "params_sha256",
+                                               "inputs_sha256",
+                                               "run_id",
+                                               "tool_version",
+                                               "time_utc",
+                                               "supersedes",
+                                               "prev_hash",
+                                               "entry_hash"};
     for (int c = 0; c < C_NCOLS; c++) {
         int t = sqlite3_column_type(st, c), ok;
         switch (c) {
@@ -765,8 +804,10 @@ static const char *read_row(sqlite3_stmt *st, entry_row *r)
     r->e.stock_start_tc = sqlite3_column_double(st, C_STOCK0);
     r->e.stock_end_tc = sqlite3_column_double(st, C_STOCK1);
     r->e.sink_tco2e = sqlite3_column_double(st, C_SINK);
-    r->e.sink_lo95 = sqlite3_column_type(st, C_LO) == SQLITE_NULL ? NAN : sqlite3_column_double(st, C_LO);
-    r->e.sink_hi95 = sqlite3_column_type(st, C_HI) == SQLITE_NULL ? NAN : sqlite3_column_double(st, C_HI);
+    r->e.sink_lo95 =
+        sqlite3_column_type(st, C_LO) == SQLITE_NULL ? NAN : sqlite3_column_double(st, C_LO);
+    r->e.sink_hi95 =
+        sqlite3_column_type(st, C_HI) == SQLITE_NULL ? NAN : sqlite3_column_double(st, C_HI);
     r->e.method = col_text(st, C_METHOD);
     r->e.params_sha256 = col_text(st, C_PARAMS);
     r->e.inputs_sha256 = col_text(st, C_INPUTS);
@@ -804,8 +845,8 @@ static sm_status verify_chain(sm_ledger *l, sm_context *ctx, size_t *nentries, l
         if ((status = check_schema(l, ctx, &issue)) == SM_OK)
             status = issue ? sm_error(ctx, SM_ERR_INPUT, "%s: cannot read the entries: %s (%s)",
                                       l->path, issue, or_q(msg))
-                           : sm_error(ctx, status_of(rc), "%s: reading the entries: %s",
-                                      l->path, or_q(msg));
+                           : sm_error(ctx, status_of(rc), "%s: reading the entries: %s", l->path,
+                                      or_q(msg));
         free(msg);
         goto end;
     }
@@ -843,9 +884,8 @@ static sm_status verify_chain(sm_ledger *l, sm_context *ctx, size_t *nentries, l
                               where, stored, hash);
             goto end;
         }
-        long long expect = sqlite3_column_type(st, C_NCOLS) == SQLITE_NULL
-                               ? 0
-                               : sqlite3_column_int64(st, C_NCOLS);
+        long long expect =
+            sqlite3_column_type(st, C_NCOLS) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, C_NCOLS);
         if (r.supersedes != expect) {
             status = sm_error(ctx, SM_ERR_INPUT,
                               "%s: supersedes %lld, but the previous entry of this parcel, period "
@@ -920,9 +960,8 @@ sm_status sm_ledger_head(sm_ledger *l, sm_context *ctx, long long *id, char hash
     sm_status status = SM_OK;
     *id = 0;
     hash[0] = '\0';
-    int rc = sqlite3_prepare_v2(l->db,
-                                "SELECT id, entry_hash FROM ledger_entries ORDER BY id DESC LIMIT 1",
-                                -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(
+        l->db, "SELECT id, entry_hash FROM ledger_entries ORDER BY id DESC LIMIT 1", -1, &st, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
@@ -936,7 +975,7 @@ sm_status sm_ledger_head(sm_ledger *l, sm_context *ctx, long long *id, char hash
     return status;
 }
 
-/* ---- Writing ------------------------------------------------------------------------------------ */
+/* ---- Writing --------------------------------------------------------------------------------- */
 
 sm_status sm_ledger_begin_run(sm_ledger *l, sm_context *ctx, const char *run_id,
                               const char *tool_version, const char *time_utc)
@@ -952,14 +991,16 @@ sm_status sm_ledger_begin_run(sm_ledger *l, sm_context *ctx, const char *run_id,
     else
         utc_now(l->time_utc);
     snprintf(where, sizeof where, "%s: run '%s'", l->path, or_q(run_id));
-    if ((st = check_run_fields(ctx, where, run_id, tool_version, time_utc ? time_utc : l->time_utc)))
+    if ((st =
+             check_run_fields(ctx, where, run_id, tool_version, time_utc ? time_utc : l->time_utc)))
         return st;
     int rc = exec(l->db, "BEGIN IMMEDIATE");
     if (rc != SQLITE_OK)
         return db_fail(l, ctx, rc, "starting the run");
     l->in_run = 1;
     l->added = l->superseded = 0;
-    if (!(l->run_id = sm__strdup(ctx, run_id)) || !(l->tool_version = sm__strdup(ctx, tool_version))) {
+    if (!(l->run_id = sm__strdup(ctx, run_id)) ||
+        !(l->tool_version = sm__strdup(ctx, tool_version))) {
         st = SM_ERR_NOMEM;
         goto end;
     }
@@ -1004,12 +1045,13 @@ end:
     return st;
 }
 
-static void bind_key(sqlite3_stmt *st, const sm_ledger_entry *e)
+/* Binds the parcel key, period and pool to parameters first .. first + 3. */
+static void bind_key(sqlite3_stmt *st, int first, const sm_ledger_entry *e)
 {
-    sqlite3_bind_text(st, 1, e->parcel_key, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, e->period_start, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, e->period_end, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, e->pool, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, first, e->parcel_key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, first + 1, e->period_start, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, first + 2, e->period_end, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, first + 3, e->pool, -1, SQLITE_STATIC);
 }
 
 static int same_number(double a, double b)
@@ -1049,15 +1091,16 @@ sm_status sm_ledger_append(sm_ledger *l, sm_context *ctx, const sm_ledger_entry 
         return sm_error(ctx, SM_ERR_INTERNAL, "%s: append outside a run (call begin_run first)",
                         l->path);
     if (l->run_status != SM_OK)
-        return sm_error(ctx, l->run_status, "%s: run '%s': an earlier append failed; roll the run back",
-                        l->path, l->run_id);
+        return sm_error(ctx, l->run_status,
+                        "%s: run '%s': an earlier append failed; roll the run back", l->path,
+                        l->run_id);
     snprintf(where, sizeof where, "%s: entry for parcel %s, period %s/%s, pool %s", l->path,
              or_q(e->parcel_key), or_q(e->period_start), or_q(e->period_end), or_q(e->pool));
     if ((st = check_entry(ctx, where, e)) != SM_OK)
         goto end;
     /* The same parcel × period × pool twice in one run: duplicate parcel keys, or a caller bug. */
     q = l->st_key;
-    bind_key(q, e);
+    bind_key(q, 1, e);
     int rc = sqlite3_step(q);
     if ((rc & 0xff) == SQLITE_CONSTRAINT) {
         st = sm_error(ctx, SM_ERR_INPUT,
@@ -1070,7 +1113,7 @@ sm_status sm_ledger_append(sm_ledger *l, sm_context *ctx, const sm_ledger_entry 
     }
     sqlite3_reset(q);
     q = l->st_current;
-    bind_key(q, e);
+    bind_key(q, 1, e);
     long long supersedes = 0;
     rc = sqlite3_step(q);
     if (rc == SQLITE_ROW) {
@@ -1119,24 +1162,24 @@ sm_status sm_ledger_append(sm_ledger *l, sm_context *ctx, const sm_ledger_entry 
     row_hash(&r, hash);
     q = l->st_insert;
     sqlite3_bind_int64(q, 1, r.id);
-    bind_key(q, e);
-    bind_number(q, 5, e->stock_start_tc);
-    bind_number(q, 6, e->stock_end_tc);
-    bind_number(q, 7, e->sink_tco2e);
-    bind_number(q, 8, e->sink_lo95);
-    bind_number(q, 9, e->sink_hi95);
-    sqlite3_bind_text(q, 10, e->method, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 11, e->params_sha256, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 12, e->inputs_sha256, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 13, l->run_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 14, l->tool_version, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 15, l->time_utc, -1, SQLITE_STATIC);
+    bind_key(q, 2, e);
+    bind_number(q, 6, e->stock_start_tc);
+    bind_number(q, 7, e->stock_end_tc);
+    bind_number(q, 8, e->sink_tco2e);
+    bind_number(q, 9, e->sink_lo95);
+    bind_number(q, 10, e->sink_hi95);
+    sqlite3_bind_text(q, 11, e->method, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 12, e->params_sha256, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 13, e->inputs_sha256, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 14, l->run_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 15, l->tool_version, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 16, l->time_utc, -1, SQLITE_STATIC);
     if (supersedes)
-        sqlite3_bind_int64(q, 16, supersedes);
+        sqlite3_bind_int64(q, 17, supersedes);
     else
-        sqlite3_bind_null(q, 16);
-    sqlite3_bind_text(q, 17, l->last_hash, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 18, hash, -1, SQLITE_STATIC);
+        sqlite3_bind_null(q, 17);
+    sqlite3_bind_text(q, 18, l->last_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 19, hash, -1, SQLITE_STATIC);
     if ((rc = sqlite3_step(q)) != SQLITE_DONE) {
         st = db_fail(l, ctx, rc, "appending");
         goto end;
@@ -1193,7 +1236,7 @@ sm_status sm_ledger_commit_run(sm_ledger *l, sm_context *ctx, size_t *added, siz
     return SM_OK;
 }
 
-/* ---- Export ------------------------------------------------------------------------------------- */
+/* ---- Export ---------------------------------------------------------------------------------- */
 
 /* Lists up to ten periods of the ledger for a message. */
 static void list_periods(sm_ledger *l, char *buf, size_t size)
@@ -1225,10 +1268,24 @@ static void list_periods(sm_ledger *l, char *buf, size_t size)
 static sm_status write_rows(sm_ledger *l, sm_context *ctx, sqlite3_stmt *st, sm_csv_writer *w,
                             size_t *nrows)
 {
-    static const char *const header[] = {
-        "id", "parcel_key", "period_start", "period_end", "pool", "stock_start_tc",
-        "stock_end_tc", "sink_tco2e", "sink_lo95", "sink_hi95", "method", "params_sha256",
-        "inputs_sha256", "run_id", "tool_version", "time_utc", "supersedes", "entry_hash"};
+    static const char *const header[] = {"id",
+                                         "parcel_key",
+                                         "period_start",
+                                         "period_end",
+                                         "pool",
+                                         "stock_start_tc",
+                                         "stock_end_tc",
+                                         "sink_tco2e",
+                                         "sink_lo95",
+                                         "sink_hi95",
+                                         "method",
+                                         "params_sha256",
+                                         "inputs_sha256",
+                                         "run_id",
+                                         "tool_version",
+                                         "time_utc",
+                                         "supersedes",
+                                         "entry_hash"};
     sm_status s = SM_OK;
     int rc;
     for (size_t i = 0; i < sizeof header / sizeof header[0]; i++)
@@ -1242,10 +1299,10 @@ static sm_status write_rows(sm_ledger *l, sm_context *ctx, sqlite3_stmt *st, sm_
             return sm_error(ctx, SM_ERR_INPUT, "%s: entry %lld holds a value of the wrong type",
                             l->path, (long long)sqlite3_column_int64(st, C_ID));
         const char *texts1[4] = {r.e.parcel_key, r.e.period_start, r.e.period_end, r.e.pool};
-        const double nums[5] = {r.e.stock_start_tc, r.e.stock_end_tc, r.e.sink_tco2e,
-                                r.e.sink_lo95, r.e.sink_hi95};
+        const double nums[5] = {r.e.stock_start_tc, r.e.stock_end_tc, r.e.sink_tco2e, r.e.sink_lo95,
+                                r.e.sink_hi95};
         const char *texts2[6] = {r.e.method, r.e.params_sha256, r.e.inputs_sha256,
-                                 r.run_id, r.tool_version, r.time_utc};
+                                 r.run_id,   r.tool_version,    r.time_utc};
         if ((s = sm_csv_writer_long(w, r.id)))
             return s;
         for (int i = 0; i < 4; i++)

@@ -75,7 +75,7 @@ typedef struct sm__plan {
     size_t nparcels;
     double *parcel_area_grid; /* polygon area in the analysis CRS (m²) */
     sm_grid grid;           /* the analysis grid: the first scene's first raster */
-    const char *grid_wkt;   /* owned by scenes[0].rasters[0] */
+    char *grid_wkt;         /* the analysis grid's CRS (owned) */
     sm__scene *scenes;
     size_t nscenes;
     sm__scene_acc *acc;     /* nparcels * nscenes */

@@ -76,6 +76,7 @@ static void free_state(run_state *rs)
     free(plan->acc);
     free(plan->dacc);
     free(plan->parcel_area_grid);
+    free(plan->grid_wkt);
     sm_parcel_geoms_destroy(plan->geoms);
     sm_parcels_destroy(plan->parcels);
     sm_params_destroy(rs->params);
@@ -91,8 +92,11 @@ static sm_status open_scene(sm_context *ctx, run_state *rs, size_t s)
     sm_status st;
     for (size_t f = 0; f < js->nfiles; f++) {
         const sm_job_file *jf = &js->files[f];
-        if ((st = sm_raster_open(&sc->rasters[f], ctx, jf->path)) != SM_OK)
+        if ((st = sm_raster_open_on_grid(&sc->rasters[f], ctx, jf->path, &rs->plan.grid,
+                                         rs->plan.grid_wkt, SM_RESAMPLE_BILINEAR)) != SM_OK)
             return st;
+        if (sm_raster_is_warped(sc->rasters[f]))
+            sm_warn(ctx, "%s: reprojected on the fly to the analysis grid's CRS (bilinear)", jf->path);
         sc->nrasters++;
         int nb = sm_raster_band_count(sc->rasters[f]);
         if ((int)jf->nroles > nb)
@@ -127,22 +131,17 @@ static sm_status open_scene(sm_context *ctx, run_state *rs, size_t s)
         if (!sc->bands[required[k]].raster)
             return sm_error(ctx, SM_ERR_INPUT, "%s: [scene.%s] has no '%s' band (roles.<tag>)",
                             rs->plan.job->path, js->id, SM__ROLE_NAMES[required[k]]);
-    if (js->mask && (st = sm_raster_open(&sc->mask, ctx, js->mask)) != SM_OK)
+    if (js->mask && (st = sm_raster_open_on_grid(&sc->mask, ctx, js->mask, &rs->plan.grid,
+                                                 rs->plan.grid_wkt, SM_RESAMPLE_NEAREST)) != SM_OK)
         return st;
-    /* Every raster of the job is read on the analysis grid's CRS; warping comes later. */
-    sm_raster *ref = rs->plan.scenes[0].rasters[0];
+    /* Every raster is read on the analysis grid (warped on the fly when its CRS differs). */
     for (size_t f = 0; f < sc->nrasters + (sc->mask ? 1 : 0); f++) {
         sm_raster *r = f < sc->nrasters ? sc->rasters[f] : sc->mask;
-        if (!sm_raster_same_crs(r, ref))
-            return sm_error(ctx, SM_ERR_INPUT,
-                            "%s: its CRS differs from the analysis grid's (%s); reproject it to "
-                            "the first scene's CRS",
-                            sm_raster_path(r), sm_raster_path(ref));
         sm_grid g = sm_raster_grid(r), a = rs->plan.grid;
         if (g.x0 >= a.x0 + (double)a.ncols * a.dx || g.x0 + (double)g.ncols * g.dx <= a.x0 ||
             g.y0 <= a.y0 - (double)a.nrows * a.dy || g.y0 - (double)g.nrows * g.dy >= a.y0)
             return sm_error(ctx, SM_ERR_INPUT, "%s: does not overlap the analysis grid of %s",
-                            sm_raster_path(r), sm_raster_path(ref));
+                            sm_raster_path(r), rs->plan.job->scenes[0].files[0].path);
     }
     return sm_date_parse(ctx, js->date, &rs->dates[s]);
 }
@@ -194,14 +193,16 @@ static sm_status plan_job(sm_context *ctx, const sm_job *job, run_state *rs)
             if ((st = sm_raster_open(&sc->rasters[0], ctx, job->scenes[0].files[0].path)) != SM_OK)
                 return st;
             plan->grid = sm_raster_grid(sc->rasters[0]);
+            plan->grid_wkt = sm__strdup(ctx, sm_raster_crs_wkt(sc->rasters[0]));
             sm_raster_close(sc->rasters[0]);
             sc->rasters[0] = NULL;
+            if (!plan->grid_wkt)
+                return SM_ERR_NOMEM;
         }
         if ((st = open_scene(ctx, rs, s)) != SM_OK)
             return st;
         plan->scenes[s].decimal_year = sm_decimal_year(rs->dates[s]);
     }
-    plan->grid_wkt = sm_raster_crs_wkt(plan->scenes[0].rasters[0]);
     for (size_t d = 0; d < job->ndrones; d++) {
         sm_raster *r = NULL;
         if ((st = sm_raster_open(&r, ctx, job->drones[d].chm)) != SM_OK)

@@ -87,9 +87,9 @@ static sm_status worker_init(worker *w, sm_context *ctx, const sm__plan *plan, s
     const sm__scene *sc = &plan->scenes[s];
     sm_status st;
     for (size_t f = 0; f < sc->nrasters; f++)
-        if ((st = sm_raster_open(&w->rasters[f], ctx, sm_raster_path(sc->rasters[f]))) != SM_OK)
+        if ((st = sm_raster_reopen(&w->rasters[f], ctx, sc->rasters[f])) != SM_OK)
             return st;
-    if (sc->mask && (st = sm_raster_open(&w->mask, ctx, sm_raster_path(sc->mask))) != SM_OK)
+    if (sc->mask && (st = sm_raster_reopen(&w->mask, ctx, sc->mask)) != SM_OK)
         return st;
     for (int r = 0; r < SM__NROLES; r++) {
         w->bands[r] = sc->bands[r];

@@ -1,10 +1,15 @@
 /* zonal.c: `sinkmap zonal`: coverage-weighted statistics of raster bands per parcel.
- * One pass over the raster in strips of rows; each parcel's coverage is computed on the strip
- * it crosses (so memory is one strip plus one accumulator per parcel and band), and strips
- * are summed in order, so results do not depend on how the work is cut. */
+ * One pass over the raster in strips of rows aligned on its blocks. Worker threads take strips
+ * in batches, each with its own GDAL handles, and sum every parcel a strip crosses into a
+ * partial for that strip; partials are merged in strip order, so the results are bit-identical
+ * for any number of threads. Memory: one strip per thread plus one accumulator per parcel and
+ * band (a parcel's coverage is computed on the strip only, never over its whole box). */
 #include "sinkmap/zonal.h"
 
+#include <cpl_error.h>
+#include <gdal.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,16 +111,278 @@ static sm_status parse_stats(sm_context *ctx, const char *list, stat_def **out, 
     return SM_OK;
 }
 
+/* Count, sum, nodata, min and max: sm_stats's SM_STATS_BASIC without the running variance,
+ * added and merged with the same operations in the same order as sm_stats_add and
+ * sm_stats_merge, so that each column equals sm_stats's to the last bit. Used when no
+ * statistic asked for needs more; it spares the division per cell of the running variance. */
+typedef struct basic_acc {
+    double count, sum, nodata, min, max;
+} basic_acc;
+
+static const basic_acc BASIC_EMPTY = {0.0, 0.0, 0.0, INFINITY, -INFINITY};
+
+static void basic_merge(basic_acc *dst, const basic_acc *src)
+{
+    if (src->count > 0.0 && dst->count == 0.0) {
+        dst->count = src->count;
+        dst->sum = src->sum;
+        dst->min = src->min;
+        dst->max = src->max;
+    } else if (src->count > 0.0) {
+        dst->count = dst->count + src->count;
+        dst->sum += src->sum;
+        if (src->min < dst->min)
+            dst->min = src->min;
+        if (src->max > dst->max)
+            dst->max = src->max;
+    }
+    dst->nodata += src->nodata;
+}
+
+/* What the workers share, read-only. */
+typedef struct zonal_plan {
+    sm_grid grid;
+    int bands[SM_ZONAL_MAX_BANDS];
+    size_t nb;
+    const sm_parcel_geoms *geoms;
+    sm_cover_mode mode;
+    unsigned flags; /* sm_stats flags */
+    int basic;      /* 1: basic_acc instead of sm_stats */
+    int weighted;
+} zonal_plan;
+
+/* One parcel's share of one strip: its covered cells and, in the worker's pools, nb partial
+ * accumulators (basic_acc or sm_stats) at [k * nb, k * nb + nb). */
+typedef struct part {
+    size_t parcel;
+    double covered;
+} part;
+
+/* A worker owns its GDAL handles (a dataset is used by one thread only), its buffers, and the
+ * partials of the strip it last processed. */
+typedef struct worker {
+    sm_context *ctx;
+    sm_status status;
+    const zonal_plan *plan;
+    sm_raster *r, *wr;
+    double *buf, *wbuf; /* nb windows, then the weights' window */
+    sm_coverage cov;
+    sm_window win;
+    const size_t *active; /* parcels crossing the strip, left to right */
+    size_t nactive;
+    part *parts;
+    size_t nparts, cap_parts;
+    basic_acc *bpart; /* cap_parts * nb */
+    sm_stats **spart; /* cap_parts * nb; a slot is NULL once its partial moved to the result */
+} worker;
+
+static void worker_free(worker *w)
+{
+    sm_raster_close(w->r);
+    sm_raster_close(w->wr);
+    free(w->buf);
+    free(w->wbuf);
+    sm_coverage_free(&w->cov);
+    free(w->parts);
+    free(w->bpart);
+    if (w->spart)
+        for (size_t i = 0; i < w->cap_parts * w->plan->nb; i++)
+            sm_stats_destroy(w->spart[i]);
+    free(w->spart);
+    sm_context_destroy(w->ctx);
+}
+
+static sm_status worker_init(worker *w, sm_context *ctx, const zonal_plan *plan, const char *raster,
+                             const char *weights, size_t strip_cells)
+{
+    memset(w, 0, sizeof *w);
+    w->plan = plan;
+    if (!(w->ctx = sm_context_create()))
+        return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+    sm_status st;
+    if ((st = sm_raster_open(&w->r, ctx, raster)) != SM_OK)
+        return st;
+    if (weights && (st = sm_raster_open(&w->wr, ctx, weights)) != SM_OK)
+        return st;
+    size_t n;
+    if (sm_mul3_size(strip_cells, plan->nb, sizeof(double), &n))
+        return sm_error(ctx, SM_ERR_NOMEM, "%s: a strip of %zu cells x %zu bands is too large",
+                        raster, strip_cells, plan->nb);
+    w->buf = malloc(n);
+    if (weights)
+        w->wbuf = malloc(strip_cells * sizeof(double));
+    if (!w->buf || (weights && !w->wbuf))
+        return sm_error(ctx, SM_ERR_NOMEM, "out of memory for a strip of %zu cells", strip_cells);
+    return SM_OK;
+}
+
+/* A new part for parcel p, its partials empty. */
+static sm_status add_part(worker *w, size_t p, size_t *k)
+{
+    size_t nb = w->plan->nb;
+    if (w->nparts == w->cap_parts) {
+        size_t cap = w->cap_parts ? 2 * w->cap_parts : 256;
+        part *np = realloc(w->parts, cap * sizeof *np);
+        if (!np)
+            return sm_error(w->ctx, SM_ERR_NOMEM, "out of memory");
+        w->parts = np;
+        if (w->plan->basic) {
+            basic_acc *nbp = realloc(w->bpart, cap * nb * sizeof *nbp);
+            if (!nbp)
+                return sm_error(w->ctx, SM_ERR_NOMEM, "out of memory");
+            w->bpart = nbp;
+        } else {
+            sm_stats **nsp = realloc(w->spart, cap * nb * sizeof *nsp);
+            if (!nsp)
+                return sm_error(w->ctx, SM_ERR_NOMEM, "out of memory");
+            for (size_t i = w->cap_parts * nb; i < cap * nb; i++)
+                nsp[i] = NULL;
+            w->spart = nsp;
+        }
+        w->cap_parts = cap;
+    }
+    *k = w->nparts;
+    part *pt = &w->parts[w->nparts];
+    pt->parcel = p;
+    pt->covered = 0.0;
+    for (size_t b = 0; b < nb; b++) {
+        size_t i = w->nparts * nb + b;
+        if (w->plan->basic) {
+            w->bpart[i] = BASIC_EMPTY;
+        } else if (w->spart[i]) {
+            sm_stats_reset(w->spart[i]);
+        } else if (!(w->spart[i] = sm_stats_create(w->plan->flags))) {
+            return sm_error(w->ctx, SM_ERR_NOMEM, "out of memory");
+        }
+    }
+    w->nparts++;
+    return SM_OK;
+}
+
+/* Sums the cells of coverage row `fr` (n cells, starting at cell `base` of the strip) into the
+ * part's basic accumulators. */
+static void add_row_basic(worker *w, size_t k, const double *fr, int64_t n, size_t base)
+{
+    const zonal_plan *plan = w->plan;
+    size_t wc = (size_t)w->win.ncols * (size_t)w->win.nrows;
+    double cov = w->parts[k].covered;
+    for (int64_t j = 0; j < n; j++)
+        if (fr[j] > 0.0)
+            cov += fr[j];
+    w->parts[k].covered = cov;
+    for (size_t b = 0; b < plan->nb; b++) {
+        basic_acc *a = &w->bpart[k * plan->nb + b];
+        const double *x = w->buf + b * wc + base;
+        double count = a->count, sum = a->sum, nodata = a->nodata, mn = a->min, mx = a->max;
+        for (int64_t j = 0; j < n; j++) {
+            double c = fr[j];
+            if (!(c > 0.0))
+                continue;
+            double v = x[j];
+            if (isnan(v)) {
+                nodata += c;
+                continue;
+            }
+            count += c;
+            sum += c * v;
+            if (v < mn)
+                mn = v;
+            if (v > mx)
+                mx = v;
+        }
+        a->count = count;
+        a->sum = sum;
+        a->nodata = nodata;
+        a->min = mn;
+        a->max = mx;
+    }
+}
+
+static sm_status add_row_stats(worker *w, size_t k, const double *fr, int64_t n, size_t base)
+{
+    const zonal_plan *plan = w->plan;
+    size_t wc = (size_t)w->win.ncols * (size_t)w->win.nrows;
+    for (int64_t j = 0; j < n; j++) {
+        double c = fr[j];
+        if (!(c > 0.0))
+            continue;
+        w->parts[k].covered += c;
+        for (size_t b = 0; b < plan->nb; b++) {
+            sm_stats *s = w->spart[k * plan->nb + b];
+            double x = w->buf[b * wc + base + (size_t)j];
+            sm_status st;
+            if (isnan(x)) {
+                sm_stats_add_nodata(s, c);
+                continue;
+            }
+            if (plan->weighted) {
+                double wv = w->wbuf[base + (size_t)j];
+                st = isnan(wv) ? sm_stats_add(s, x, c) : sm_stats_add_weighted(s, x, c, wv);
+            } else {
+                st = sm_stats_add(s, x, c);
+            }
+            if (st != SM_OK)
+                return sm_error(w->ctx, st, "out of memory keeping values for quantiles");
+        }
+    }
+    return SM_OK;
+}
+
+/* Reads the worker's strip and sums each active parcel's cells into a part. */
+static sm_status process_strip(worker *w)
+{
+    const zonal_plan *plan = w->plan;
+    const sm_window *win = &w->win;
+    size_t wc = (size_t)win->ncols * (size_t)win->nrows;
+    sm_status st;
+    w->nparts = 0;
+    for (size_t b = 0; b < plan->nb; b++)
+        if ((st = sm_raster_read(w->r, w->ctx, plan->bands[b], &plan->grid, win, SM_RESAMPLE_NEAREST,
+                                 w->buf + b * wc)) != SM_OK)
+            return st;
+    if (w->wr && (st = sm_raster_read(w->wr, w->ctx, 1, &plan->grid, win, SM_RESAMPLE_NEAREST, w->wbuf)) != SM_OK)
+        return st;
+    sm_grid sub = sm_grid_subgrid(&plan->grid, win);
+    for (size_t a = 0; a < w->nactive; a++) {
+        size_t p = w->active[a], np = 0, k = 0;
+        const sm_polygon *parts = sm_parcel_geoms_parts(plan->geoms, p, &np);
+        if ((st = sm_coverage_compute(&w->cov, w->ctx, &sub, parts, np, plan->mode)) != SM_OK)
+            return st;
+        const sm_window *cw = &w->cov.win;
+        if (cw->ncols == 0 || cw->nrows == 0)
+            continue;
+        if ((st = add_part(w, p, &k)) != SM_OK)
+            return st;
+        for (int64_t rr = 0; rr < cw->nrows; rr++) {
+            const double *fr = w->cov.frac + (size_t)rr * (size_t)cw->ncols;
+            size_t base = (size_t)(cw->row0 + rr) * (size_t)win->ncols + (size_t)cw->col0;
+            if (plan->basic)
+                add_row_basic(w, k, fr, cw->ncols, base);
+            else if ((st = add_row_stats(w, k, fr, cw->ncols, base)) != SM_OK)
+                return st;
+        }
+    }
+    return SM_OK;
+}
+
+static void *thread_main(void *arg)
+{
+    worker *w = arg;
+    w->status = process_strip(w);
+    return NULL;
+}
+
+/* A parcel's rows and first column on the grid. */
 typedef struct item {
     size_t idx;
-    int64_t row0, row1;
+    int64_t row0, row1, col0;
 } item;
 
 static int cmp_items(const void *a, const void *b)
 {
     const item *x = a, *y = b;
-    if (x->row0 != y->row0)
-        return x->row0 < y->row0 ? -1 : 1;
+    if (x->col0 != y->col0)
+        return x->col0 < y->col0 ? -1 : 1;
     return x->idx < y->idx ? -1 : (x->idx > y->idx);
 }
 
@@ -131,6 +398,139 @@ static int ends_with(const char *s, const char *suffix)
     return n >= m && sm__strieq(s + n - m, suffix);
 }
 
+/* The height of a band's blocks (tiles or strips), 0 if unknown. */
+static int64_t block_rows(const char *path, int band)
+{
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    GDALDatasetH ds = GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY, NULL, NULL, NULL);
+    CPLPopErrorHandler();
+    if (!ds)
+        return 0;
+    int bx = 0, by = 0;
+    GDALRasterBandH b = GDALGetRasterBand(ds, band);
+    if (b)
+        GDALGetBlockSize(b, &bx, &by);
+    GDALClose(ds);
+    return by > 0 ? by : 0;
+}
+
+/* Rows per strip: about 4 million cells over every band read, at most 512 rows; rounded to
+ * whole blocks so that each block is decoded by one worker only, once (the block height itself
+ * when it is taller, as long as a strip stays under three times the budget). */
+static int64_t zonal_strip_rows(int64_t ncols, size_t nread, int64_t bh)
+{
+    const int64_t budget = 4 * 1024 * 1024;
+    int64_t per_row = ncols * (int64_t)nread;
+    int64_t rows = per_row > 0 ? budget / per_row : 512;
+    if (rows < 1)
+        rows = 1;
+    if (rows > 512)
+        rows = 512;
+    if (bh > 1) {
+        if (rows >= bh)
+            rows -= rows % bh;
+        else if (bh <= 3 * budget / per_row)
+            rows = bh;
+    }
+    return rows;
+}
+
+static int default_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)(n > 64 ? 64 : n) : 1;
+}
+
+/* The value of statistic d for one parcel and band. */
+static double stat_value(const stat_def *d, const basic_acc *ba, sm_stats *s, double covered,
+                         double cell_area)
+{
+    switch (d->kind) {
+    case ST_AREA_M2: return covered * cell_area;
+    case ST_AREA_HA: return covered * cell_area / 1e4;
+    case ST_AREA_MU: return covered * cell_area / 1e4 * 15.0;
+    default: break;
+    }
+    if (ba) {
+        double t = ba->count + ba->nodata;
+        switch (d->kind) {
+        case ST_COUNT: return ba->count;
+        case ST_SUM: return ba->sum;
+        case ST_MEAN: return ba->count > 0.0 ? ba->sum / ba->count : NAN;
+        case ST_MIN: return ba->count > 0.0 ? ba->min : NAN;
+        case ST_MAX: return ba->count > 0.0 ? ba->max : NAN;
+        case ST_NODATA: return t > 0.0 ? ba->nodata / t : NAN;
+        default: return NAN;
+        }
+    }
+    switch (d->kind) {
+    case ST_COUNT: return sm_stats_count(s);
+    case ST_SUM: return sm_stats_sum(s);
+    case ST_MEAN: return sm_stats_mean(s);
+    case ST_MIN: return sm_stats_min(s);
+    case ST_MAX: return sm_stats_max(s);
+    case ST_STDEV: return sm_stats_stdev(s);
+    case ST_VARIANCE: return sm_stats_variance(s);
+    case ST_MEDIAN: return sm_stats_quantile(s, 0.5);
+    case ST_QUANTILE: return sm_stats_quantile(s, d->q);
+    case ST_MAJORITY: return sm_stats_majority(s);
+    case ST_MINORITY: return sm_stats_minority(s);
+    case ST_VARIETY: return (double)sm_stats_variety(s);
+    case ST_WMEAN: return sm_stats_weighted_mean(s);
+    case ST_NODATA: return sm_stats_nodata_share(s);
+    default: return NAN;
+    }
+}
+
+/* One column frac_<class>[_b<N>] per class value present in any parcel, for band slot b. */
+static sm_status add_frac_columns(sm_context *ctx, sm_results *res, sm_stats **acc, size_t n,
+                                  size_t nb, size_t b, int band)
+{
+    size_t nc = 0, capc = 0;
+    int64_t *cls = NULL;
+    sm_status st = SM_OK;
+    for (size_t i = 0; i < n; i++) {
+        const sm_stats *s = acc[i * nb + b];
+        size_t m = s ? sm_stats_classes(s, NULL, 0) : 0;
+        if (m == 0)
+            continue;
+        if (nc + m > capc) {
+            capc = (nc + m) * 2 + 16;
+            int64_t *t = realloc(cls, capc * sizeof *t);
+            if (!t) {
+                st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+                goto end;
+            }
+            cls = t;
+        }
+        nc += sm_stats_classes(s, cls + nc, m);
+    }
+    if (nc)
+        qsort(cls, nc, sizeof *cls, cmp_i64);
+    size_t u = 0;
+    for (size_t j = 0; j < nc; j++)
+        if (u == 0 || cls[j] != cls[u - 1])
+            cls[u++] = cls[j];
+    for (size_t j = 0; j < u; j++) {
+        char name[64];
+        size_t col;
+        if (nb > 1)
+            snprintf(name, sizeof name, "frac_%lld_b%d", (long long)cls[j], band);
+        else
+            snprintf(name, sizeof name, "frac_%lld", (long long)cls[j]);
+        if ((st = sm_results_add(res, ctx, name, SM_RESULT_REAL, "share",
+                                 "share of the valid covered weight in this class", &col)) != SM_OK)
+            goto end;
+        for (size_t i = 0; i < n; i++) {
+            const sm_stats *s = acc[i * nb + b];
+            sm_results_set(res, i, col, s ? sm_stats_class_frac(s, cls[j]) : NAN);
+        }
+    }
+end:
+    free(cls);
+    return st;
+}
+
 sm_status sm_zonal(sm_context *ctx, const char *raster, const char *parcels,
                    const sm_zonal_options *opt, const char *out)
 {
@@ -143,54 +543,74 @@ sm_status sm_zonal(sm_context *ctx, const char *raster, const char *parcels,
     sm_raster *r = NULL, *wr = NULL;
     sm_parcels *p = NULL;
     sm_parcel_geoms *geoms = NULL;
-    sm_stats **acc = NULL;
-    double *covered = NULL, *buf = NULL, *wbuf = NULL;
+    sm_stats **acc = NULL, *empty = NULL;
+    basic_acc *bacc = NULL;
+    double *covered = NULL;
     item *items = NULL;
+    size_t *bucket = NULL, *bstart = NULL, *work = NULL;
+    worker *workers = NULL;
+    pthread_t *tids = NULL;
+    int nthreads = 0;
     sm_results *res = NULL;
-    sm_coverage cov = {{0, 0, 0, 0}, NULL, 0};
     char *tmp = NULL, *dir = NULL;
     int is_csv = ends_with(out, ".csv"), is_gpkg = ends_with(out, ".gpkg");
-    int bands[SM_ZONAL_MAX_BANDS];
-    size_t nb = opt->nbands ? opt->nbands : 1;
-    size_t n = 0;
+    zonal_plan plan;
+    size_t n = 0, nb = opt->nbands ? opt->nbands : 1;
 
+    memset(&plan, 0, sizeof plan);
+    plan.nb = nb;
+    plan.mode = opt->mode;
     if (!is_csv && !is_gpkg)
         return sm_error(ctx, SM_ERR_INPUT, "-o %s: expected a .csv or .gpkg file", out);
+    if (nb > SM_ZONAL_MAX_BANDS)
+        return sm_error(ctx, SM_ERR_INPUT, "at most %d bands", SM_ZONAL_MAX_BANDS);
+    if (opt->threads < 0)
+        return sm_error(ctx, SM_ERR_INPUT, "threads: %d is not a number of threads", opt->threads);
     if ((st = parse_stats(ctx, opt->stats ? opt->stats : "count,sum,mean,min,max", &defs, &ndefs)) != SM_OK)
         return st;
-    unsigned flags = SM_STATS_BASIC;
+    plan.flags = SM_STATS_BASIC;
+    plan.basic = 1;
     for (size_t k = 0; k < ndefs; k++) {
-        if (defs[k].kind == ST_MEDIAN || defs[k].kind == ST_QUANTILE)
-            flags |= SM_STATS_VALUES;
-        if (defs[k].kind == ST_MAJORITY || defs[k].kind == ST_MINORITY || defs[k].kind == ST_VARIETY ||
-            defs[k].kind == ST_FRAC)
-            flags |= SM_STATS_CLASSES;
-        if (defs[k].kind == ST_WMEAN)
-            flags |= SM_STATS_WEIGHTED;
+        stat_kind kind = defs[k].kind;
+        if (kind == ST_MEDIAN || kind == ST_QUANTILE)
+            plan.flags |= SM_STATS_VALUES;
+        if (kind == ST_MAJORITY || kind == ST_MINORITY || kind == ST_VARIETY || kind == ST_FRAC)
+            plan.flags |= SM_STATS_CLASSES;
+        if (kind == ST_WMEAN)
+            plan.flags |= SM_STATS_WEIGHTED;
+        if (kind == ST_STDEV || kind == ST_VARIANCE)
+            plan.basic = 0;
     }
-    if ((flags & SM_STATS_WEIGHTED) && !opt->weights) {
+    if (plan.flags != SM_STATS_BASIC)
+        plan.basic = 0;
+    if ((plan.flags & SM_STATS_WEIGHTED) && !opt->weights) {
         st = sm_error(ctx, SM_ERR_INPUT, "--stats weighted_mean needs --weights RASTER");
         goto end;
     }
+    /* Weights are checked whenever given, but read only for weighted_mean. */
+    const char *weights = opt->weights;
+    plan.weighted = (plan.flags & SM_STATS_WEIGHTED) != 0;
     if ((st = sm_raster_open(&r, ctx, raster)) != SM_OK)
         goto end;
     for (size_t b = 0; b < nb; b++) {
-        bands[b] = opt->nbands ? opt->bands[b] : 1;
-        if (bands[b] < 1 || bands[b] > sm_raster_band_count(r)) {
+        plan.bands[b] = opt->nbands ? opt->bands[b] : 1;
+        if (plan.bands[b] < 1 || plan.bands[b] > sm_raster_band_count(r)) {
             st = sm_error(ctx, SM_ERR_INPUT, "%s: band %d does not exist (the raster has %d)", raster,
-                          bands[b], sm_raster_band_count(r));
+                          plan.bands[b], sm_raster_band_count(r));
             goto end;
         }
     }
     sm_grid g = sm_raster_grid(r);
-    if (opt->weights) {
-        if ((st = sm_raster_open(&wr, ctx, opt->weights)) != SM_OK)
+    plan.grid = g;
+    if (weights) {
+        if ((st = sm_raster_open(&wr, ctx, weights)) != SM_OK)
             goto end;
         sm_grid wg = sm_raster_grid(wr);
         if (wg.ncols != g.ncols || wg.nrows != g.nrows || fabs(wg.x0 - g.x0) > 1e-6 * g.dx ||
-            fabs(wg.y0 - g.y0) > 1e-6 * g.dy || fabs(wg.dx - g.dx) > 1e-9 * g.dx) {
+            fabs(wg.y0 - g.y0) > 1e-6 * g.dy || fabs(wg.dx - g.dx) > 1e-9 * g.dx ||
+            fabs(wg.dy - g.dy) > 1e-9 * g.dy) {
             st = sm_error(ctx, SM_ERR_INPUT, "%s: the weights raster must be on the grid of %s",
-                          opt->weights, raster);
+                          weights, raster);
             goto end;
         }
     }
@@ -202,180 +622,192 @@ sm_status sm_zonal(sm_context *ctx, const char *raster, const char *parcels,
         goto end;
     if ((st = sm_parcels_project(&geoms, ctx, p, sm_raster_crs_wkt(r))) != SM_OK)
         goto end;
+    plan.geoms = geoms;
     n = sm_parcels_count(p);
-    acc = calloc(n * nb, sizeof *acc);
-    covered = calloc(n, sizeof *covered);
-    items = malloc(n * sizeof *items);
-    int64_t strip = sm__strip_rows(g.ncols);
-    size_t cells;
-    if (sm_mul_size((size_t)strip, (size_t)g.ncols, &cells)) {
-        st = sm_error(ctx, SM_ERR_NOMEM, "%s: strip size overflows", raster);
-        goto end;
-    }
-    buf = malloc(cells * nb * sizeof *buf);
-    if (wr)
-        wbuf = malloc(cells * sizeof *wbuf);
-    if (!acc || !covered || !items || !buf || (wr && !wbuf)) {
+    size_t nacc;
+    if (sm_mul_size(n ? n : 1, nb, &nacc)) {
         st = sm_error(ctx, SM_ERR_NOMEM, "out of memory for %zu parcels", n);
         goto end;
     }
-    for (size_t i = 0; i < n * nb; i++)
-        if (!(acc[i] = sm_stats_create(flags))) {
-            st = sm_error(ctx, SM_ERR_NOMEM, "out of memory for %zu parcels", n);
-            goto end;
-        }
+    covered = calloc(n ? n : 1, sizeof *covered);
+    items = malloc((n ? n : 1) * sizeof *items);
+    if (plan.basic)
+        bacc = malloc(nacc * sizeof *bacc);
+    else
+        acc = calloc(nacc, sizeof *acc); /* NULL until a parcel's first partial arrives */
+    if (!covered || !items || (plan.basic ? !bacc : !acc)) {
+        st = sm_error(ctx, SM_ERR_NOMEM, "out of memory for %zu parcels", n);
+        goto end;
+    }
+    if (plan.basic)
+        for (size_t i = 0; i < nacc; i++)
+            bacc[i] = BASIC_EMPTY;
+
+    /* Strips, and the parcels that cross each (CSR lists, left to right within a strip). */
+    int64_t strip = zonal_strip_rows(g.ncols, nb + (plan.weighted ? 1 : 0), block_rows(raster, plan.bands[0]));
+    int64_t nstrips = (g.nrows + strip - 1) / strip;
     size_t nitems = 0;
     for (size_t i = 0; i < n; i++) {
         double x0, y0, x1, y1;
         if (!sm_parcel_geoms_bbox(geoms, i, &x0, &y0, &x1, &y1))
             continue;
         /* touched mode may reach one cell beyond the box when an edge lies on a cell line */
-        sm_window w = sm_grid_window_for_box(&g, x0 - g.dx * 1e-9, y0 - g.dy * 1e-9, x1 + g.dx * 1e-9, y1 + g.dy * 1e-9);
-        if (w.nrows == 0)
+        sm_window w = sm_grid_window_for_box(&g, x0 - g.dx * 1e-9, y0 - g.dy * 1e-9, x1 + g.dx * 1e-9,
+                                             y1 + g.dy * 1e-9);
+        if (w.nrows == 0 || w.ncols == 0)
             continue;
         items[nitems].idx = i;
         items[nitems].row0 = w.row0;
         items[nitems].row1 = w.row0 + w.nrows;
+        items[nitems].col0 = w.col0;
         nitems++;
     }
     if (nitems == 0)
         sm_warn(ctx, "%s: no parcel of %s overlaps the raster; every statistic is empty", raster, parcels);
     qsort(items, nitems, sizeof *items, cmp_items);
-    size_t first = 0;
-    double cell_area = g.dx * g.dy;
-    for (int64_t r0 = 0; r0 < g.nrows && first < nitems; r0 += strip) {
-        sm_window win = {0, r0, g.ncols, (r0 + strip > g.nrows) ? g.nrows - r0 : strip};
-        while (first < nitems && items[first].row1 <= r0)
-            first++;
-        if (first >= nitems || items[first].row0 >= r0 + win.nrows)
-            continue;
-        size_t wc = (size_t)win.ncols * (size_t)win.nrows;
-        for (size_t b = 0; b < nb; b++)
-            if ((st = sm_raster_read(r, ctx, bands[b], &g, &win, SM_RESAMPLE_NEAREST, buf + b * wc)) != SM_OK)
-                goto end;
-        if (wr && (st = sm_raster_read(wr, ctx, 1, &g, &win, SM_RESAMPLE_NEAREST, wbuf)) != SM_OK)
+    bstart = calloc((size_t)nstrips + 1, sizeof *bstart);
+    work = malloc(((size_t)nstrips + 1) * sizeof *work);
+    if (!bstart || !work) {
+        st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+        goto end;
+    }
+    size_t nentries = 0;
+    for (size_t k = 0; k < nitems; k++) {
+        for (int64_t s = items[k].row0 / strip; s <= (items[k].row1 - 1) / strip; s++)
+            bstart[s + 1]++;
+        nentries += (size_t)((items[k].row1 - 1) / strip - items[k].row0 / strip + 1);
+    }
+    for (int64_t s = 0; s < nstrips; s++)
+        bstart[s + 1] += bstart[s];
+    bucket = malloc((nentries ? nentries : 1) * sizeof *bucket);
+    if (!bucket) {
+        st = sm_error(ctx, SM_ERR_NOMEM, "out of memory for %zu parcels", n);
+        goto end;
+    }
+    {
+        size_t *fill = work; /* borrowed as the fill positions, then rebuilt below */
+        memcpy(fill, bstart, (size_t)nstrips * sizeof *fill);
+        for (size_t k = 0; k < nitems; k++)
+            for (int64_t s = items[k].row0 / strip; s <= (items[k].row1 - 1) / strip; s++)
+                bucket[fill[s]++] = items[k].idx;
+    }
+    size_t nwork = 0;
+    for (int64_t s = 0; s < nstrips; s++)
+        if (bstart[s + 1] > bstart[s])
+            work[nwork++] = (size_t)s;
+    free(items);
+    items = NULL;
+
+    /* Workers: one strip each per batch; batches merged in strip order. */
+    nthreads = opt->threads > 0 ? opt->threads : default_threads();
+    if ((size_t)nthreads > nwork)
+        nthreads = nwork > 0 ? (int)nwork : 1;
+    workers = calloc((size_t)nthreads, sizeof *workers);
+    tids = calloc((size_t)nthreads, sizeof *tids);
+    if (!workers || !tids) {
+        st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+        goto end;
+    }
+    size_t strip_cells;
+    if (sm_mul_size((size_t)strip, (size_t)g.ncols, &strip_cells)) {
+        st = sm_error(ctx, SM_ERR_NOMEM, "%s: strip size overflows", raster);
+        goto end;
+    }
+    for (int t = 0; t < nthreads; t++)
+        if ((st = worker_init(&workers[t], ctx, &plan, raster, plan.weighted ? weights : NULL,
+                              strip_cells)) != SM_OK)
             goto end;
-        sm_grid sub = sm_grid_subgrid(&g, &win);
-        for (size_t k = first; k < nitems && items[k].row0 < r0 + win.nrows; k++) {
-            if (items[k].row1 <= r0)
-                continue;
-            size_t i = items[k].idx, np;
-            const sm_polygon *parts = sm_parcel_geoms_parts(geoms, i, &np);
-            if ((st = sm_coverage_compute(&cov, ctx, &sub, parts, np, opt->mode)) != SM_OK)
+    for (size_t s0 = 0; s0 < nwork; s0 += (size_t)nthreads) {
+        int nbatch = (int)((nwork - s0) < (size_t)nthreads ? (nwork - s0) : (size_t)nthreads);
+        for (int t = 0; t < nbatch; t++) {
+            worker *w = &workers[t];
+            size_t s = work[s0 + (size_t)t];
+            int64_t r0 = (int64_t)s * strip;
+            w->win = (sm_window){0, r0, g.ncols, r0 + strip > g.nrows ? g.nrows - r0 : strip};
+            w->active = bucket + bstart[s];
+            w->nactive = bstart[s + 1] - bstart[s];
+        }
+        if (nbatch == 1) {
+            thread_main(&workers[0]);
+        } else {
+            int started = 0;
+            for (; started < nbatch; started++)
+                if (pthread_create(&tids[started], NULL, thread_main, &workers[started]) != 0)
+                    break;
+            for (int t = 0; t < started; t++)
+                pthread_join(tids[t], NULL);
+            if (started < nbatch) {
+                st = sm_error(ctx, SM_ERR_INTERNAL, "cannot start a worker thread");
                 goto end;
-            for (int64_t rr = 0; rr < cov.win.nrows; rr++) {
-                const double *fr = cov.frac + (size_t)rr * (size_t)cov.win.ncols;
-                size_t base = (size_t)(cov.win.row0 + rr) * (size_t)win.ncols + (size_t)cov.win.col0;
-                for (int64_t cc = 0; cc < cov.win.ncols; cc++) {
-                    double c = fr[cc];
-                    if (c <= 0)
-                        continue;
-                    covered[i] += c;
-                    for (size_t b = 0; b < nb; b++) {
-                        double x = buf[b * wc + base + (size_t)cc];
-                        sm_stats *s = acc[i * nb + b];
-                        if (isnan(x)) {
-                            sm_stats_add_nodata(s, c);
-                            continue;
-                        }
-                        if (wr) {
-                            double wv = wbuf[base + (size_t)cc];
-                            st = isnan(wv) ? sm_stats_add(s, x, c) : sm_stats_add_weighted(s, x, c, wv);
-                        } else {
-                            st = sm_stats_add(s, x, c);
-                        }
-                        if (st != SM_OK) {
-                            st = sm_error(ctx, st, "out of memory keeping values for quantiles");
-                            goto end;
-                        }
+            }
+        }
+        /* Merge in strip order: the same operations in the same order for any thread count. */
+        for (int t = 0; t < nbatch; t++) {
+            worker *w = &workers[t];
+            if (w->status != SM_OK) {
+                st = sm_error(ctx, w->status, "%s", sm_context_message(w->ctx));
+                goto end;
+            }
+            for (size_t k = 0; k < w->nparts; k++) {
+                size_t i = w->parts[k].parcel;
+                covered[i] += w->parts[k].covered;
+                for (size_t b = 0; b < nb; b++) {
+                    size_t src = k * nb + b, dst = i * nb + b;
+                    if (plan.basic) {
+                        basic_merge(&bacc[dst], &w->bpart[src]);
+                    } else if (!acc[dst]) {
+                        /* the first partial: moved, which is the same as merging into empty */
+                        acc[dst] = w->spart[src];
+                        w->spart[src] = NULL;
+                    } else if ((st = sm_stats_merge(acc[dst], w->spart[src])) != SM_OK) {
+                        st = sm_error(ctx, st, "out of memory merging the statistics of parcel %zu", i);
+                        goto end;
                     }
                 }
             }
         }
-        if ((st = sm_progress(ctx, (double)(r0 + win.nrows) / (double)g.nrows, "zonal statistics")) != SM_OK)
+        double done = (double)(s0 + (size_t)nbatch) / (double)nwork;
+        if ((st = sm_progress(ctx, done, "zonal statistics")) != SM_OK)
             goto end;
     }
+    for (int t = 0; t < nthreads; t++)
+        worker_free(&workers[t]);
+    free(workers);
+    workers = NULL;
+    free(bucket);
+    bucket = NULL;
+
     /* The results table. */
+    if (!plan.basic && !(empty = sm_stats_create(plan.flags))) {
+        st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+        goto end;
+    }
     if ((st = sm_results_create(&res, ctx, n)) != SM_OK)
         goto end;
+    double cell_area = g.dx * g.dy;
     for (size_t b = 0; b < nb; b++) {
         for (size_t k = 0; k < ndefs; k++) {
-            char name[64];
             const stat_def *d = &defs[k];
             if (d->kind == ST_FRAC) {
-                /* one column per class value present in any parcel */
-                size_t nc = 0, capc = 0;
-                int64_t *cls = NULL;
-                for (size_t i = 0; i < n; i++) {
-                    size_t m = sm_stats_classes(acc[i * nb + b], NULL, 0);
-                    if (nc + m > capc) {
-                        capc = (nc + m) * 2 + 16;
-                        int64_t *t = realloc(cls, capc * sizeof *t);
-                        if (!t) {
-                            free(cls);
-                            st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
-                            goto end;
-                        }
-                        cls = t;
-                    }
-                    nc += sm_stats_classes(acc[i * nb + b], cls + nc, m);
-                }
-                if (nc)
-                    qsort(cls, nc, sizeof *cls, cmp_i64);
-                size_t u = 0;
-                for (size_t j = 0; j < nc; j++)
-                    if (u == 0 || cls[j] != cls[u - 1])
-                        cls[u++] = cls[j];
-                for (size_t j = 0; j < u; j++) {
-                    size_t col;
-                    if (nb > 1)
-                        snprintf(name, sizeof name, "frac_%lld_b%d", (long long)cls[j], bands[b]);
-                    else
-                        snprintf(name, sizeof name, "frac_%lld", (long long)cls[j]);
-                    if ((st = sm_results_add(res, ctx, name, SM_RESULT_REAL, "share", "share of the valid covered weight in this class", &col)) != SM_OK) {
-                        free(cls);
-                        goto end;
-                    }
-                    for (size_t i = 0; i < n; i++)
-                        sm_results_set(res, i, col, sm_stats_class_frac(acc[i * nb + b], cls[j]));
-                }
-                free(cls);
+                if ((st = add_frac_columns(ctx, res, acc, n, nb, b, plan.bands[b])) != SM_OK)
+                    goto end;
                 continue;
             }
             int per_parcel = d->kind == ST_AREA_M2 || d->kind == ST_AREA_HA || d->kind == ST_AREA_MU;
             if (per_parcel && b > 0)
                 continue; /* the covered area does not depend on the band */
+            char name[64];
             if (nb > 1 && !per_parcel)
-                snprintf(name, sizeof name, "%s_b%d", d->name, bands[b]);
+                snprintf(name, sizeof name, "%s_b%d", d->name, plan.bands[b]);
             else
                 snprintf(name, sizeof name, "%s", d->name);
             size_t col;
             if ((st = sm_results_add(res, ctx, name, SM_RESULT_REAL, "", d->name, &col)) != SM_OK)
                 goto end;
             for (size_t i = 0; i < n; i++) {
-                sm_stats *s = acc[i * nb + b];
-                double v = NAN;
-                switch (d->kind) {
-                case ST_COUNT: v = sm_stats_count(s); break;
-                case ST_SUM: v = sm_stats_sum(s); break;
-                case ST_MEAN: v = sm_stats_mean(s); break;
-                case ST_MIN: v = sm_stats_min(s); break;
-                case ST_MAX: v = sm_stats_max(s); break;
-                case ST_STDEV: v = sm_stats_stdev(s); break;
-                case ST_VARIANCE: v = sm_stats_variance(s); break;
-                case ST_MEDIAN: v = sm_stats_quantile(s, 0.5); break;
-                case ST_QUANTILE: v = sm_stats_quantile(s, d->q); break;
-                case ST_MAJORITY: v = sm_stats_majority(s); break;
-                case ST_MINORITY: v = sm_stats_minority(s); break;
-                case ST_VARIETY: v = (double)sm_stats_variety(s); break;
-                case ST_WMEAN: v = sm_stats_weighted_mean(s); break;
-                case ST_AREA_M2: v = covered[i] * cell_area; break;
-                case ST_AREA_HA: v = covered[i] * cell_area / 1e4; break;
-                case ST_AREA_MU: v = covered[i] * cell_area / 1e4 * 15.0; break;
-                case ST_NODATA: v = sm_stats_nodata_share(s); break;
-                case ST_FRAC: break;
-                }
-                sm_results_set(res, i, col, v);
+                const basic_acc *ba = plan.basic ? &bacc[i * nb + b] : NULL;
+                sm_stats *s = plan.basic ? NULL : (acc[i * nb + b] ? acc[i * nb + b] : empty);
+                sm_results_set(res, i, col, stat_value(d, ba, s, covered[i], cell_area));
             }
         }
     }
@@ -408,15 +840,22 @@ end:
     free(tmp);
     free(dir);
     sm_results_destroy(res);
-    sm_coverage_free(&cov);
+    if (workers)
+        for (int t = 0; t < nthreads; t++)
+            worker_free(&workers[t]);
+    free(workers);
+    free(tids);
     free(items);
-    free(buf);
-    free(wbuf);
+    free(bucket);
+    free(bstart);
+    free(work);
     free(covered);
+    free(bacc);
     if (acc)
         for (size_t i = 0; i < n * nb; i++)
             sm_stats_destroy(acc[i]);
     free(acc);
+    sm_stats_destroy(empty);
     sm_parcel_geoms_destroy(geoms);
     sm_parcels_destroy(p);
     sm_raster_close(r);

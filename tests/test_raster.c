@@ -1,0 +1,297 @@
+/* test_raster.c: the GDAL adapter: window reads (same grid, coarser grid, outside, nodata),
+ * reflectance scaling from metadata, errors, and the GeoTIFF writer's structure read back
+ * with libtiff directly (tiles, compression, overview directories) and GDAL's COG validator. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <cpl_string.h>
+#include <gdal.h>
+#include <ogr_srs_api.h>
+#include <tiffio.h>
+
+#include "e2e_util.h"
+#include "sinkmap/raster.h"
+
+static char tmp[256];
+
+static int setup(void **state)
+{
+    (void)state;
+    sm_gdal_init();
+    return e2e_tmpdir(tmp, sizeof tmp, "raster") ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    return e2e_sh("rm -rf '%s'", tmp);
+}
+
+static char *wkt_32648(void)
+{
+    OGRSpatialReferenceH s = OSRNewSpatialReference(NULL);
+    OSRImportFromEPSG(s, 32648);
+    char *w = NULL;
+    OSRExportToWkt(s, &w);
+    OSRDestroySpatialReference(s);
+    return w;
+}
+
+/* A Float64 raster: value(col,row) = f(col,row), cell size d, origin (x0,y0). */
+static void make_raster(const char *path, int nx, int ny, double x0, double y0, double d,
+                        double (*f)(int, int), int with_crs, double nodata)
+{
+    GDALDatasetH ds = GDALCreate(GDALGetDriverByName("GTiff"), path, nx, ny, 1, GDT_Float64, NULL);
+    assert_non_null(ds);
+    double gt[6] = {x0, d, 0, y0, 0, -d};
+    GDALSetGeoTransform(ds, gt);
+    if (with_crs) {
+        char *w = wkt_32648();
+        GDALSetProjection(ds, w);
+        CPLFree(w);
+    }
+    double *buf = malloc(sizeof(double) * (size_t)nx * (size_t)ny);
+    for (int r = 0; r < ny; r++)
+        for (int c = 0; c < nx; c++)
+            buf[r * nx + c] = f(c, r);
+    GDALRasterBandH b = GDALGetRasterBand(ds, 1);
+    if (!isnan(nodata))
+        GDALSetRasterNoDataValue(b, nodata);
+    assert_int_equal(GDALRasterIO(b, GF_Write, 0, 0, nx, ny, buf, nx, ny, GDT_Float64, 0, 0), CE_None);
+    free(buf);
+    GDALClose(ds);
+}
+
+static double f_lin(int c, int r) { return 10.0 * r + c; }
+static double f_nd(int c, int r) { return (c == 1 && r == 1) ? -9999 : 1.0; }
+
+static void test_read_same_grid(void **state)
+{
+    (void)state;
+    char p[512];
+    snprintf(p, sizeof p, "%s/lin.tif", tmp);
+    make_raster(p, 4, 3, 600000, 3400000, 10, f_lin, 1, NAN);
+    sm_context *ctx = sm_context_create();
+    sm_raster *r = NULL;
+    assert_int_equal(sm_raster_open(&r, ctx, p), SM_OK);
+    sm_grid g = sm_raster_grid(r);
+    assert_true(g.x0 == 600000 && g.y0 == 3400000 && g.dx == 10 && g.dy == 10);
+    assert_int_equal(g.ncols, 4);
+    assert_int_equal(g.nrows, 3);
+    /* a window that hangs over the right and bottom edges: outside cells are NaN */
+    sm_window w = {2, 1, 3, 3};
+    double buf[9];
+    assert_int_equal(sm_raster_read(r, ctx, 1, &g, &w, SM_RESAMPLE_NEAREST, buf), SM_OK);
+    double expect[9] = {12, 13, NAN, 22, 23, NAN, NAN, NAN, NAN};
+    for (int i = 0; i < 9; i++) {
+        if (isnan(expect[i]))
+            assert_true(isnan(buf[i]));
+        else
+            assert_true(buf[i] == expect[i]);
+    }
+    assert_int_equal(sm_raster_read(r, ctx, 2, &g, &w, SM_RESAMPLE_NEAREST, buf), SM_ERR_INPUT);
+    assert_non_null(strstr(sm_context_message(ctx), "band 2 does not exist"));
+    sm_raster_close(r);
+    sm_context_destroy(ctx);
+}
+
+/* A 20 m raster read on a 10 m grid: nearest repeats each cell 2 × 2. */
+static void test_read_coarser(void **state)
+{
+    (void)state;
+    char p[512];
+    snprintf(p, sizeof p, "%s/coarse.tif", tmp);
+    make_raster(p, 2, 2, 600000, 3400000, 20, f_lin, 1, NAN);
+    sm_context *ctx = sm_context_create();
+    sm_raster *r = NULL;
+    assert_int_equal(sm_raster_open(&r, ctx, p), SM_OK);
+    sm_grid fine = {600000, 3400000, 10, 10, 4, 4};
+    sm_window w = {0, 0, 4, 4};
+    double buf[16];
+    assert_int_equal(sm_raster_read(r, ctx, 1, &fine, &w, SM_RESAMPLE_NEAREST, buf), SM_OK);
+    for (int row = 0; row < 4; row++)
+        for (int c = 0; c < 4; c++)
+            assert_true(buf[row * 4 + c] == 10.0 * (row / 2) + (c / 2));
+    /* a window of one row in the middle */
+    sm_window w2 = {0, 1, 4, 1};
+    assert_int_equal(sm_raster_read(r, ctx, 1, &fine, &w2, SM_RESAMPLE_NEAREST, buf), SM_OK);
+    assert_true(buf[0] == 0 && buf[1] == 0 && buf[2] == 1 && buf[3] == 1);
+    sm_raster_close(r);
+    sm_context_destroy(ctx);
+}
+
+static void test_nodata_and_errors(void **state)
+{
+    (void)state;
+    char p[512], q[512], t[512];
+    snprintf(p, sizeof p, "%s/nd.tif", tmp);
+    make_raster(p, 3, 3, 0, 30, 10, f_nd, 1, -9999);
+    sm_context *ctx = sm_context_create();
+    sm_raster *r = NULL;
+    assert_int_equal(sm_raster_open(&r, ctx, p), SM_OK);
+    sm_grid g = sm_raster_grid(r);
+    sm_window w = {0, 0, 3, 3};
+    double buf[9];
+    assert_int_equal(sm_raster_read(r, ctx, 1, &g, &w, SM_RESAMPLE_NEAREST, buf), SM_OK);
+    for (int i = 0; i < 9; i++)
+        assert_true(i == 4 ? isnan(buf[i]) : buf[i] == 1.0);
+    sm_raster_close(r);
+    snprintf(q, sizeof q, "%s/nocrs.tif", tmp);
+    make_raster(q, 3, 3, 0, 30, 10, f_nd, 0, NAN);
+    assert_int_equal(sm_raster_open(&r, ctx, q), SM_ERR_INPUT);
+    assert_non_null(strstr(sm_context_message(ctx), "nocrs.tif: the raster has no coordinate reference system"));
+    assert_int_equal(sm_raster_open(&r, ctx, "/nonexistent/x.tif"), SM_ERR_INPUT);
+    assert_non_null(strstr(sm_context_message(ctx), "/nonexistent/x.tif: no such raster file"));
+    snprintf(t, sizeof t, "%s/text.tif", tmp);
+    FILE *f = fopen(t, "w");
+    fputs("not a raster", f);
+    fclose(f);
+    assert_int_equal(sm_raster_open(&r, ctx, t), SM_ERR_INPUT);
+    assert_non_null(strstr(sm_context_message(ctx), "text.tif: not a readable raster"));
+    sm_context_destroy(ctx);
+}
+
+static void test_reflectance_scaling(void **state)
+{
+    (void)state;
+    char p[512];
+    snprintf(p, sizeof p, "%s/boa.tif", tmp);
+    make_raster(p, 2, 2, 0, 20, 10, f_lin, 1, NAN);
+    GDALDatasetH ds = GDALOpen(p, GA_Update);
+    GDALSetMetadataItem(ds, "BOA_ADD_OFFSET", "-1000", NULL);
+    GDALSetMetadataItem(ds, "BOA_QUANTIFICATION_VALUE", "10000", NULL);
+    GDALClose(ds);
+    sm_context *ctx = sm_context_create();
+    sm_raster *r = NULL;
+    assert_int_equal(sm_raster_open(&r, ctx, p), SM_OK);
+    double scale, offset;
+    assert_string_equal(sm_raster_reflectance_scaling(r, 1, &scale, &offset), "BOA_ADD_OFFSET");
+    assert_true(scale == 1e-4 && offset == -1000);
+    sm_raster_close(r);
+    /* Landsat C2 style: band scale 0.0000275, offset -0.2 → refl = (DN + offset/scale)·scale */
+    snprintf(p, sizeof p, "%s/landsat.tif", tmp);
+    make_raster(p, 2, 2, 0, 20, 10, f_lin, 1, NAN);
+    ds = GDALOpen(p, GA_Update);
+    GDALSetRasterScale(GDALGetRasterBand(ds, 1), 0.0000275);
+    GDALSetRasterOffset(GDALGetRasterBand(ds, 1), -0.2);
+    GDALClose(ds);
+    assert_int_equal(sm_raster_open(&r, ctx, p), SM_OK);
+    assert_string_equal(sm_raster_reflectance_scaling(r, 1, &scale, &offset), "band scale/offset");
+    double dn = 10000;
+    assert_true(fabs((dn + offset) * scale - (dn * 0.0000275 - 0.2)) < 1e-12);
+    sm_raster_close(r);
+    sm_context_destroy(ctx);
+}
+
+/* The writer: values, palette, names; the file's structure read with libtiff. */
+static void test_writer_structure(void **state)
+{
+    (void)state;
+    char p[512];
+    snprintf(p, sizeof p, "%s/classes.tif", tmp);
+    sm_context *ctx = sm_context_create();
+    sm_grid g = {600000, 3400000, 10, 10, 1100, 1030};
+    static const sm_class_entry cls[] = {{0, "none", 0, 0, 0}, {1, "forest", 10, 120, 10}, {2, "water", 0, 0, 200}};
+    sm_raster_writer_options o = SM_RASTER_WRITER_OPTIONS_INIT;
+    o.type = SM_PIXEL_BYTE;
+    o.has_nodata = 1;
+    o.nodata = 0;
+    o.categorical = 1;
+    o.classes = cls;
+    o.nclasses = 3;
+    o.description = "land cover";
+    char *wkt = wkt_32648();
+    sm_raster_writer *w = NULL;
+    assert_int_equal(sm_raster_writer_create(&w, ctx, p, &g, wkt, &o), SM_OK);
+    CPLFree(wkt);
+    double *row = malloc(sizeof(double) * 1100 * 100);
+    for (int64_t r0 = 0; r0 < 1030; r0 += 100) {
+        sm_window win = {0, r0, 1100, r0 + 100 > 1030 ? 1030 - r0 : 100};
+        for (int64_t i = 0; i < win.nrows * 1100; i++)
+            row[i] = (double)(((r0 + i / 1100) + (i % 1100)) % 3);
+        assert_int_equal(sm_raster_writer_write(w, ctx, 1, &win, row), SM_OK);
+    }
+    free(row);
+    assert_int_equal(sm_raster_writer_finish(w, ctx), SM_OK);
+    sm_raster_writer_destroy(w);
+    char part[600];
+    snprintf(part, sizeof part, "%s.part.tif", p);
+    assert_false(e2e_exists(part)); /* the staged file is gone */
+    /* libtiff, independently of GDAL */
+    TIFF *t = TIFFOpen(p, "r");
+    assert_non_null(t);
+    uint32_t tw = 0, th = 0, width = 0;
+    uint16_t comp = 0;
+    assert_true(TIFFIsTiled(t));
+    TIFFGetField(t, TIFFTAG_TILEWIDTH, &tw);
+    TIFFGetField(t, TIFFTAG_TILELENGTH, &th);
+    TIFFGetField(t, TIFFTAG_IMAGEWIDTH, &width);
+    TIFFGetField(t, TIFFTAG_COMPRESSION, &comp);
+    assert_int_equal(tw, 512);
+    assert_int_equal(th, 512);
+    assert_int_equal(width, 1100);
+    assert_true(comp == COMPRESSION_ADOBE_DEFLATE || comp == COMPRESSION_DEFLATE);
+    int overviews = 0;
+    while (TIFFReadDirectory(t)) {
+        uint32_t sub = 0;
+        TIFFGetField(t, TIFFTAG_SUBFILETYPE, &sub);
+        if (sub & FILETYPE_REDUCEDIMAGE)
+            overviews++;
+        assert_true(TIFFIsTiled(t));
+    }
+    TIFFClose(t);
+    assert_true(overviews >= 1); /* 1100 → 550 (→ 275) */
+    /* GDAL view: values, palette, names, nodata */
+    GDALDatasetH ds = GDALOpen(p, GA_ReadOnly);
+    GDALRasterBandH b = GDALGetRasterBand(ds, 1);
+    uint8_t v[4];
+    assert_int_equal(GDALRasterIO(b, GF_Read, 1098, 1028, 2, 2, v, 2, 2, GDT_Byte, 0, 0), CE_None);
+    assert_int_equal(v[0], (1028 + 1098) % 3);
+    assert_int_equal(v[3], (1029 + 1099) % 3);
+    const GDALColorEntry *e = GDALGetColorEntry(GDALGetRasterColorTable(b), 1);
+    assert_true(e->c1 == 10 && e->c2 == 120 && e->c3 == 10);
+    char **names = GDALGetRasterCategoryNames(b);
+    assert_non_null(names);
+    assert_string_equal(names[2], "water");
+    assert_string_equal(GDALGetDescription(b), "land cover");
+    GDALClose(ds);
+    /* GDAL's own COG validator, when python3-gdal is installed */
+    const char *validator = "/usr/lib/python3/dist-packages/osgeo_utils/samples/validate_cloud_optimized_geotiff.py";
+    if (e2e_exists(validator))
+        assert_int_equal(e2e_sh("/usr/bin/python3 %s -q '%s'", validator, p), 0);
+    else
+        print_message("python3-gdal not installed: COG validator skipped\n");
+    sm_context_destroy(ctx);
+}
+
+static void test_writer_overflow(void **state)
+{
+    (void)state;
+    sm_context *ctx = sm_context_create();
+    sm_grid g = {0, 0, 1, 1, INT64_C(1) << 40, INT64_C(1) << 40};
+    sm_raster_writer_options o = SM_RASTER_WRITER_OPTIONS_INIT;
+    sm_raster_writer *w = NULL;
+    char p[512];
+    snprintf(p, sizeof p, "%s/huge.tif", tmp);
+    assert_int_equal(sm_raster_writer_create(&w, ctx, p, &g, NULL, &o), SM_ERR_INPUT);
+    assert_null(w);
+    assert_non_null(strstr(sm_context_message(ctx), "is out of range"));
+    sm_context_destroy(ctx);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_read_same_grid),      cmocka_unit_test(test_read_coarser),
+        cmocka_unit_test(test_nodata_and_errors),   cmocka_unit_test(test_reflectance_scaling),
+        cmocka_unit_test(test_writer_structure),    cmocka_unit_test(test_writer_overflow),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
