@@ -208,9 +208,9 @@ static void test_two_by_two(void **state)
     near(f->producers, 0.24 / 0.31, 1e-15, "P_1");
     near(n->producers, 0.63 / 0.69, 1e-15, "P_2");
     near(f->producers_se, sqrt((8.15817e-5 + 2.936941e-3) / 0.0961), 1e-6, "SE(P_1)");
-    near(f->producers_se, sqrt((0.09 * pow(0.07 / 0.31, 2) * 0.16 / 9 +
-                                pow(0.24 / 0.31, 2) * 0.49 * 0.09 / 9) /
-                               0.0961),
+    near(f->producers_se,
+         sqrt((0.09 * pow(0.07 / 0.31, 2) * 0.16 / 9 + pow(0.24 / 0.31, 2) * 0.49 * 0.09 / 9) /
+              0.0961),
          1e-15, "SE(P_1) exact");
     near(f->f1, 2 * 0.8 * (0.24 / 0.31) / (0.8 + 0.24 / 0.31), 1e-15, "F1_1");
     const sm_accuracy_overall *o = sm_accuracy_overall_get(a);
@@ -287,7 +287,8 @@ static void test_sample_size(void **state)
     for (int i = 0; i < 4; i++)
         assert_int_equal(sug[i], 200);
     assert_int_equal(plan.n_suggested, 800);
-    assert_int_equal(sm_sample_size(ctx, 4, w, ua, 0, 0, 50, &plan, NULL, NULL, NULL), SM_ERR_INPUT);
+    assert_int_equal(sm_sample_size(ctx, 4, w, ua, 0, 0, 50, &plan, NULL, NULL, NULL),
+                     SM_ERR_INPUT);
     has(sm_context_message(ctx), "--target-se");
     assert_int_equal(sm_sample_size(ctx, 4, w, (const double[]){0.7, 1.2, 0.9, 0.9}, 0, 0.01, 50,
                                     &plan, NULL, NULL, NULL),
@@ -362,7 +363,8 @@ static void test_cli_report(void **state)
     assert_int_equal(rc, 0);
     /* names are spelled as in the header */
     near(report_value(out, "class", "Deforestation", "area_ha"), 21157.76223776224, 1e-6, "area");
-    near(report_value(out, "class", "Deforestation", "area_ci95_ha"), 6157.634386067172, 1e-6, "ci");
+    near(report_value(out, "class", "Deforestation", "area_ci95_ha"), 6157.634386067172, 1e-6,
+         "ci");
     near(report_value(out, "class", "stable non-forest", "area_ha"), 581386.153846154, 1e-6,
          "area 4 (row label in another case)");
     near(report_value(out, "input", "forest gain", "mapped_area_ha"), 13500, 1e-9, "mapped ha");
@@ -407,8 +409,8 @@ static void expect_bad(const char *counts_text, const char *mapped_text, const c
     snprintf(cpath, sizeof cpath, "'%s'", counts_text ? c : "");
     snprintf(mpath, sizeof mpath, "'%s'", mapped_text ? m : "");
     int rc = e2e_run(err, sizeof err, "area-estimate --counts %s --mapped %s %s -o '%s'",
-                     counts_text ? cpath : "'/nonexistent'",
-                     mapped_text ? mpath : "'/nonexistent'", extra ? extra : "", out);
+                     counts_text ? cpath : "'/nonexistent'", mapped_text ? mpath : "'/nonexistent'",
+                     extra ? extra : "", out);
     if (rc != 2)
         print_error("stderr: %s\n", err);
     assert_int_equal(rc, 2);
@@ -467,7 +469,8 @@ static void test_cli_errors(void **state)
                "--target-se 0.01", (const char *const[]){"bad_mapped.csv:3", "expected_ua", NULL});
     expect_bad(NULL, MAPPED_OK, NULL, (const char *const[]){"/nonexistent", NULL});
     expect_bad(COUNTS_OK, MAPPED_OK, "--target-se 2", (const char *const[]){"--target-se", NULL});
-    expect_bad(COUNTS_OK, MAPPED_OK, "--pixel-area -3", (const char *const[]){"--pixel-area", NULL});
+    expect_bad(COUNTS_OK, MAPPED_OK, "--pixel-area -3",
+               (const char *const[]){"--pixel-area", NULL});
     expect_bad(COUNTS_OK, MAPPED_OK, "--bogus", (const char *const[]){"--bogus", NULL});
 }
 

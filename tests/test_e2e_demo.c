@@ -254,7 +254,15 @@ static void test_parcel_layer(void **state)
             const char *name = OGR_Fld_GetNameRef(OGR_FD_GetFieldDefn(sd, k));
             int kb = OGR_FD_GetFieldIndex(dd, name);
             assert_true(kb >= 0);
-            assert_string_equal(OGR_F_GetFieldAsString(a, k), OGR_F_GetFieldAsString(b, kb));
+            /* the same value: text exactly, numbers as numbers (formats differ by driver) */
+            OGRFieldType ft = OGR_Fld_GetType(OGR_FD_GetFieldDefn(sd, k));
+            assert_int_equal(OGR_F_IsFieldSetAndNotNull(a, k), OGR_F_IsFieldSetAndNotNull(b, kb));
+            if (ft == OFTReal)
+                assert_true(OGR_F_GetFieldAsDouble(a, k) == OGR_F_GetFieldAsDouble(b, kb));
+            else if (ft == OFTInteger || ft == OFTInteger64)
+                assert_true(OGR_F_GetFieldAsInteger64(a, k) == OGR_F_GetFieldAsInteger64(b, kb));
+            else
+                assert_string_equal(OGR_F_GetFieldAsString(a, k), OGR_F_GetFieldAsString(b, kb));
             if (strcmp(name, "XIANG") == 0 && strstr(OGR_F_GetFieldAsString(b, kb), "街道"))
                 chinese++;
         }
@@ -310,13 +318,39 @@ static void test_threads_identical(void **state)
     assert_int_equal(e2e_sh("cmp -s '%s/landcover_2024s.tif' '%s/landcover_2024s.tif'", out1, out2), 0);
 }
 
+/* The run posted one ledger entry per stand; the second, identical run posted nothing. */
+static void test_ledger_entries(void **state)
+{
+    (void)state;
+    char p[512], err[4096];
+    snprintf(p, sizeof p, "%s/parcels.csv", out1);
+    sm_table *r = read_table(p);
+    size_t stands = 0, cc = col(r, "c_2024a");
+    for (size_t i = 0; i < sm_table_rows(r); i++)
+        stands += sm_table_cell(r, i, cc)[0] != '\0';
+    sm_table_destroy(r);
+    assert_true(stands > 100);
+    char expect[128];
+    snprintf(expect, sizeof expect, ": %zu entries, chain intact", stands);
+    assert_int_equal(e2e_sh("'%s' ledger verify '%s/ledger.sqlite' | grep -q '%s'", SM_CLI, tmp, expect), 0);
+    assert_int_equal(e2e_sh("grep -q '\"added\": 0,' '%s/run.json'", out2), 0);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "\"added\": %zu,", stands);
+    assert_int_equal(e2e_sh("grep -q '%s' '%s/run.json'", cmd, out1), 0);
+    assert_int_equal(e2e_run(err, sizeof err, "ledger export '%s/ledger.sqlite' -o '%s/ledger.csv'", tmp, tmp), 0);
+    snprintf(p, sizeof p, "%s/ledger.csv", tmp);
+    sm_table *l = read_table(p);
+    assert_int_equal(sm_table_rows(l), stands);
+    sm_table_destroy(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_outputs_exist),     cmocka_unit_test(test_landcover_accuracy),
         cmocka_unit_test(test_forest_fraction),   cmocka_unit_test(test_total_carbon),
         cmocka_unit_test(test_parcel_layer),      cmocka_unit_test(test_run_json),
-        cmocka_unit_test(test_threads_identical),
+        cmocka_unit_test(test_threads_identical), cmocka_unit_test(test_ledger_entries),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -227,6 +227,21 @@ static void test_no_overlap(void **state)
     expect_failure("nooverlap", j, "xiaoban.shp: none of its", "overlaps the imagery");
 }
 
+static void test_corrupt_tile(void **state)
+{
+    (void)state;
+    /* A copy of a demo raster cut short: its headers read, its later tiles do not. */
+    char dir[600], cut[700];
+    snprintf(dir, sizeof dir, "%s/corrupt/in", tmp);
+    snprintf(cut, sizeof cut, "%s/s2_2024a_10m.tif", dir);
+    assert_int_equal(e2e_sh("mkdir -p '%s' && head -c $(( $(stat -c %%s '%s/rasters/s2_2024a_10m.tif') * 6 / 10 )) "
+                            "'%s/rasters/s2_2024a_10m.tif' > '%s'",
+                            dir, SM_SOURCE_DIR, SM_SOURCE_DIR, cut),
+                     0);
+    char *j = replace(job_copy(), SM_SOURCE_DIR "/rasters/s2_2024a_10m.tif", cut);
+    expect_failure("corrupt", j, "corrupt/in/s2_2024a_10m.tif: band", "cannot read the block at column");
+}
+
 static void test_missing_field(void **state)
 {
     (void)state;
@@ -237,16 +252,16 @@ static void test_missing_field(void **state)
 static void test_species_without_parameters(void **state)
 {
     (void)state;
-    /* A data folder whose species map lacks 柏木, the most common species of the demo. */
+    /* A data folder whose species map lacks 桤木 (a demo species that is not a group name). */
     char data[600];
     snprintf(data, sizeof data, "%s/species/data", tmp);
-    assert_int_equal(e2e_sh("mkdir -p '%s' && cp '%s'/data/*.csv '%s' && sed -i '/^柏木,/d' '%s/species_map.csv'",
+    assert_int_equal(e2e_sh("mkdir -p '%s' && cp '%s'/data/*.csv '%s' && sed -i '/^桤木,/d' '%s/species_map.csv'",
                             data, SM_SOURCE_DIR, data, data),
                      0);
     char line[700];
     snprintf(line, sizeof line, "[carbon]\ndata = %s\n", data);
     char *j = replace(job_copy(), "[carbon]\n", line);
-    expect_failure("species", j, "species '柏木'", "closest known");
+    expect_failure("species", j, "桤木", "closest known");
 }
 
 static void test_malformed_job(void **state)
@@ -269,6 +284,7 @@ int main(void)
         cmocka_unit_test(test_unreadable_raster),
         cmocka_unit_test(test_raster_without_crs),
         cmocka_unit_test(test_no_overlap),
+        cmocka_unit_test(test_corrupt_tile),
         cmocka_unit_test(test_missing_field),
         cmocka_unit_test(test_species_without_parameters),
         cmocka_unit_test(test_malformed_job),

@@ -291,9 +291,10 @@ static void test_broken_and_verified_copies(void **state)
     free(out);
     free(err);
     /* every row verified: nothing listed */
-    assert_int_equal(e2e_sh("rm -rf '%s/d' && cp -r '%s' '%s/d' && sed -i 's/,no$/,yes/' '%s'/d/*.csv",
-                            tmp, DATA, tmp, tmp),
-                     0);
+    assert_int_equal(
+        e2e_sh("rm -rf '%s/d' && cp -r '%s' '%s/d' && sed -i 's/,no$/,yes/' '%s'/d/*.csv", tmp,
+               DATA, tmp, tmp),
+        0);
     rc = run(&out, &err, "params check --data '%s/d'", tmp);
     assert_int_equal(rc, 0);
     assert_string_equal(out, "");

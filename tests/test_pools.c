@@ -30,13 +30,12 @@ static const double ALT[NR][NC] = {{1, 2, 2, 3}, {3, 2, 1, ND}, {ND, 3, 1, 2}};
  * from the maps. Storage = c_above + c_below + c_soil + c_dead:
  *   1: 100 + 20 + 50 + 5.5 = 175.5;  2: 5 + 10 + 40 + 0 = 55;  3: 2.25 + 1 + 30 + 0 = 33.25;
  *   4: 0;  5: 6 + 0 + 50 + 0 = 56 */
-static const char *const POOLS =
-    "Name,LUCODE,C_Above,c_below,C_SOIL,C_Dead,source\n"
-    "forest,1,100,20,50,5.5,\"a, quoted source\"\n"
-    "grass,2,5,10,40,0,\n"
-    "crop,3,2.25,1,30,0,x\n"
-    "water,4,0,0,0,0,\n"
-    "wetland,5,6,0,50,0,\n";
+static const char *const POOLS = "Name,LUCODE,C_Above,c_below,C_SOIL,C_Dead,source\n"
+                                 "forest,1,100,20,50,5.5,\"a, quoted source\"\n"
+                                 "grass,2,5,10,40,0,\n"
+                                 "crop,3,2.25,1,30,0,x\n"
+                                 "water,4,0,0,0,0,\n"
+                                 "wetland,5,6,0,50,0,\n";
 
 /* Expected storage (t C/ha), −1 = nodata:
  *   bas  175.5 175.5  55    33.25      alt  175.5  55    55     33.25
@@ -52,12 +51,12 @@ static const char *const POOLS =
  *   alt: 10 pixels; Σ = 3·175.5 + 4·55 + 3·33.25 = 526.5 + 220 + 99.75 = 846.25 → 8.4625 t C
  *   change: 10 pixels with data in both; Σ = −120.5 − 21.75 + 142.25 + 142.25 − 1 = 141.25
  *        → 1.4125 t C; one of them (−1) reads as nodata */
-static const double S_BAS[NR][NC] = {{175.5, 175.5, 55, 33.25}, {55, 55, 33.25, -1},
-                                     {175.5, 33.25, 33.25, 56}};
-static const double S_ALT[NR][NC] = {{175.5, 55, 55, 33.25}, {33.25, 55, 175.5, -1},
-                                     {-1, 33.25, 175.5, 55}};
-static const double S_CHG[NR][NC] = {{0, -120.5, 0, 0}, {-21.75, 0, 142.25, -1},
-                                     {-1, 0, 142.25, -1}};
+static const double S_BAS[NR][NC] = {
+    {175.5, 175.5, 55, 33.25}, {55, 55, 33.25, -1}, {175.5, 33.25, 33.25, 56}};
+static const double S_ALT[NR][NC] = {
+    {175.5, 55, 55, 33.25}, {33.25, 55, 175.5, -1}, {-1, 33.25, 175.5, 55}};
+static const double S_CHG[NR][NC] = {
+    {0, -120.5, 0, 0}, {-21.75, 0, 142.25, -1}, {-1, 0, 142.25, -1}};
 
 static char dir[256];
 
@@ -149,7 +148,8 @@ static void check_raster(const char *path, const double want[NR][NC])
     assert_true(hasnd);
     near(nd, -1, 0, "nodata");
     float px[NR * NC];
-    assert_int_equal(GDALRasterIO(b, GF_Read, 0, 0, NC, NR, px, NC, NR, GDT_Float32, 0, 0), CE_None);
+    assert_int_equal(GDALRasterIO(b, GF_Read, 0, 0, NC, NR, px, NC, NR, GDT_Float32, 0, 0),
+                     CE_None);
     for (int r = 0; r < NR; r++)
         for (int c = 0; c < NC; c++) {
             char what[600];
@@ -241,8 +241,9 @@ static void test_maps_and_totals(void **state)
     (void)state;
     char err[4096], p[1024], out[512];
     snprintf(out, sizeof out, "%s/out", dir);
-    int rc = e2e_run(err, sizeof err, "pools '%s/bas.tif' '%s/pools.csv' --alt '%s/alt.tif' -o '%s'",
-                     dir, dir, dir, out);
+    int rc =
+        e2e_run(err, sizeof err, "pools '%s/bas.tif' '%s/pools.csv' --alt '%s/alt.tif' -o '%s'",
+                dir, dir, dir, out);
     if (rc != 0)
         print_error("stderr: %s\n", err);
     assert_int_equal(rc, 0);

@@ -42,26 +42,26 @@ typedef struct sm_accuracy sm_accuracy;
 /* The estimates for one class (as map class i and as reference class k = i). */
 typedef struct sm_accuracy_class {
     const char *name;
-    double mapped_area;      /* A_i, ha */
-    double weight;           /* W_i */
-    double samples;          /* n_i. */
-    double reference_samples; /* n_.i */
-    double area_share;       /* p̂_.i */
-    double area_share_se;    /* SE(p̂_.i) */
-    double area;             /* Â_i, ha */
-    double area_se;          /* SE(Â_i), ha */
-    double area_ci95;        /* 1.96 SE(Â_i), ha */
-    double users, users_se;  /* U_i, sqrt(V(U_i)) */
+    double mapped_area;             /* A_i, ha */
+    double weight;                  /* W_i */
+    double samples;                 /* n_i. */
+    double reference_samples;       /* n_.i */
+    double area_share;              /* p̂_.i */
+    double area_share_se;           /* SE(p̂_.i) */
+    double area;                    /* Â_i, ha */
+    double area_se;                 /* SE(Â_i), ha */
+    double area_ci95;               /* 1.96 SE(Â_i), ha */
+    double users, users_se;         /* U_i, sqrt(V(U_i)) */
     double producers, producers_se; /* P_i, sqrt(V(P_i)) */
     double f1;
     double producers_sample; /* n_ii / n_.i */
 } sm_accuracy_class;
 
 typedef struct sm_accuracy_overall {
-    double total_area;     /* A_tot, ha */
-    double samples;        /* n */
+    double total_area;          /* A_tot, ha */
+    double samples;             /* n */
     double overall, overall_se; /* O, sqrt(V(O)) */
-    double overall_sample; /* Σ n_ii / n */
+    double overall_sample;      /* Σ n_ii / n */
     double kappa;
 } sm_accuracy_overall;
 
@@ -102,9 +102,9 @@ double sm_accuracy_proportion(const sm_accuracy *a, size_t i, size_t j);
  *                 2014 §5.1.2 suggest 50-100 samples for rare classes); its total exceeds n when
  *                 k × min_per_class does. */
 typedef struct sm_sample_plan {
-    double n_exact;     /* eq. 5.25 before rounding */
-    long n;             /* ceil(n_exact) */
-    long n_suggested;   /* Σ suggested */
+    double n_exact;   /* eq. 5.25 before rounding */
+    long n;           /* ceil(n_exact) */
+    long n_suggested; /* Σ suggested */
 } sm_sample_plan;
 
 /* weights[k] (W_i >= 0, rescaled to sum to 1), users[k] in [0,1], population N >= 0 (0: unknown),
@@ -112,8 +112,7 @@ typedef struct sm_sample_plan {
  * of k longs given (any may be NULL). Errors are SM_ERR_INPUT naming the value. */
 sm_status sm_sample_size(sm_context *ctx, size_t k, const double *weights, const double *users,
                          double population, double target_se, long min_per_class,
-                         sm_sample_plan *plan, long *proportional, long *neyman,
-                         long *suggested);
+                         sm_sample_plan *plan, long *proportional, long *neyman, long *suggested);
 
 /* ---- Reading the tables and writing the report ---------------------------------------------- */
 
@@ -160,7 +159,7 @@ typedef struct sm_area_result {
     double target_se;
     long min_per_class;
     sm_sample_plan plan;
-    double *s;             /* S_i = sqrt(U_i (1 − U_i)), nclasses */
+    double *s;                               /* S_i = sqrt(U_i (1 − U_i)), nclasses */
     long *proportional, *neyman, *suggested; /* nclasses each */
 } sm_area_result;
 

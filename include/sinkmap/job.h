@@ -86,6 +86,9 @@ typedef struct sm_job {
     char *data_dir;       /* parameter tables; NULL = the built-in data folder */
     char *sink_from, *sink_to; /* scene ids */
     double loss_threshold;     /* drop in forest fraction that counts as loss */
+
+    char *ledger;    /* [ledger] path; NULL = ledger.sqlite beside the output folder */
+    int no_ledger;   /* [ledger] path = none */
 } sm_job;
 
 /* Reads and validates the syntax of a job file. Errors (SM_ERR_INPUT) name the file and the

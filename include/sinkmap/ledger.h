@@ -128,12 +128,13 @@ sm_status sm_ledger_parcel_key(sm_context *ctx, const char *const parts[5], char
  * verifies the chain and the schema as sm_ledger_verify() does (a broken ledger is never extended:
  * SM_ERR_INPUT naming the problem; this reads every entry once), and fixes the run's identity:
  * run_id (non-empty, unique to this run: a run id already used by entries of an earlier run is
- * refused, SM_ERR_INPUT, by the first append that would add an entry), tool_version (NULL: sm_version()) and time_utc
- * ("YYYY-MM-DDTHH:MM:SSZ"; NULL: now). append checks and adds one entry (or skips it, see above); a
- * parcel × period × pool given twice in one run is SM_ERR_INPUT. commit_run makes the run durable
- * and reports the entries added and, of those, how many superseded an earlier entry (either pointer
- * may be NULL). After an append fails, commit_run refuses and rolls the whole run back: a run is
- * all or nothing. rollback_run discards the run (no-op when none is open). */
+ * refused, SM_ERR_INPUT, by the first append that would add an entry), tool_version (NULL:
+ * sm_version()) and time_utc ("YYYY-MM-DDTHH:MM:SSZ"; NULL: now). append checks and adds one
+ * entry (or skips it, see above); a parcel × period × pool given twice in one run is SM_ERR_INPUT.
+ * commit_run makes the run durable and reports the entries added and, of those, how many
+ * superseded an earlier entry (either pointer may be NULL). After an append fails, commit_run
+ * refuses and rolls the whole run back: a run is all or nothing. rollback_run discards the run
+ * (no-op when none is open). */
 sm_status sm_ledger_begin_run(sm_ledger *l, sm_context *ctx, const char *run_id,
                               const char *tool_version, const char *time_utc);
 sm_status sm_ledger_append(sm_ledger *l, sm_context *ctx, const sm_ledger_entry *e);

@@ -49,7 +49,7 @@ typedef struct sm_pools_totals {
     double pixel_area_m2;
     double bas_pixels, alt_pixels, change_pixels; /* pixels with data (change: in both maps) */
     double bas_t, alt_t, change_t;                /* Σ t C/ha × pixel area / 10,000 */
-    double change_minus_one;                       /* change pixels equal to the nodata −1 */
+    double change_minus_one;                      /* change pixels equal to the nodata −1 */
 } sm_pools_totals;
 
 /* Writes into the folder out_dir:

@@ -42,8 +42,7 @@ static int check(const char *data_dir)
             char where[4096];
             snprintf(where, sizeof where, "%s:%ld", rows[i].path, rows[i].line);
             if ((st = sm_csv_writer_text(w, rows[i].table)) ||
-                (st = sm_csv_writer_text(w, rows[i].key)) ||
-                (st = sm_csv_writer_text(w, where)) ||
+                (st = sm_csv_writer_text(w, rows[i].key)) || (st = sm_csv_writer_text(w, where)) ||
                 (st = sm_csv_writer_text(w, rows[i].source)))
                 break;
             st = sm_csv_writer_end_row(w);

@@ -370,8 +370,19 @@ static int handler(void *user, const char *section, const char *name, const char
                         "loss_threshold, data)",
                     name);
     }
+    if (strcmp(section, "ledger") == 0) {
+        if (strcmp(name, "path") == 0) {
+            if (strcmp(value, "none") == 0) {
+                job->no_ledger = 1;
+                return 1;
+            }
+            job->no_ledger = 0;
+            return set_path(ps, &job->ledger, value);
+        }
+        return fail(ps, "[ledger]: unknown key '%s' (expected path)", name);
+    }
     return fail(ps, "unknown section [%s] (expected job, parcels, scene.<id>, drone.<id>, "
-                    "classifier, carbon)",
+                    "classifier, carbon, ledger)",
                 section);
 }
 
@@ -534,6 +545,7 @@ void sm_job_destroy(sm_job *job)
     free(job->data_dir);
     free(job->sink_from);
     free(job->sink_to);
+    free(job->ledger);
     free(job);
 }
 

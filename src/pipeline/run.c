@@ -15,6 +15,7 @@
 #include "pipeline/internal.h"
 #include "sinkmap/carbon.h"
 #include "sinkmap/hash.h"
+#include "sinkmap/ledger.h"
 #include "sinkmap/legend.h"
 #include "sinkmap/results.h"
 #include "sinkmap/table.h"
@@ -29,8 +30,21 @@ typedef struct stand {
     int survey_year;
 } stand;
 
+typedef struct sm__input {
+    char role[64];
+    char *path;
+    long long bytes;
+    char sha256[65];
+} sm__input;
+
 typedef struct run_state {
     sm__plan plan;
+    sm__input *inputs;
+    size_t ninputs;
+    char inputs_sha256[65], params_sha256[65];
+    char run_id[33];
+    size_t ledger_added, ledger_superseded;
+    char *ledger_path;
     sm_params *params;
     stand *stands;
     sm_date *dates;
@@ -83,6 +97,10 @@ static void free_state(run_state *rs)
     free(rs->stands);
     free(rs->dates);
     sm_results_destroy(rs->res);
+    for (size_t k = 0; k < rs->ninputs; k++)
+        free(rs->inputs[k].path);
+    free(rs->inputs);
+    free(rs->ledger_path);
 }
 
 static sm_status open_scene(sm_context *ctx, run_state *rs, size_t s)
@@ -700,17 +718,75 @@ static void json_str(FILE *f, const char *s)
     fputc('"', f);
 }
 
-static sm_status json_file(sm_context *ctx, FILE *f, const char *role, const char *path, int last)
+/* Every input file of the run with its SHA-256, hashed once for run.json and the ledger. */
+static sm_status add_input(sm_context *ctx, run_state *rs, const char *role, const char *path)
 {
-    char hex[65];
-    sm_status st = sm_sha256_file(ctx, path, hex);
-    if (st != SM_OK)
+    if (rs->ninputs % 16 == 0) {
+        sm__input *p = realloc(rs->inputs, (rs->ninputs + 16) * sizeof *p);
+        if (!p)
+            return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+        rs->inputs = p;
+    }
+    sm__input *in = &rs->inputs[rs->ninputs];
+    memset(in, 0, sizeof *in);
+    snprintf(in->role, sizeof in->role, "%s", role);
+    in->path = sm__strdup(ctx, path);
+    if (!in->path)
+        return SM_ERR_NOMEM;
+    rs->ninputs++;
+    in->bytes = sm__file_size(path);
+    return sm_sha256_file(ctx, path, in->sha256);
+}
+
+static sm_status hash_inputs(sm_context *ctx, run_state *rs)
+{
+    const sm_job *job = rs->plan.job;
+    sm_status st;
+    if ((st = add_input(ctx, rs, "parcels", job->parcels_path)) != SM_OK)
         return st;
-    fprintf(f, "    {\"role\": ");
-    json_str(f, role);
-    fprintf(f, ", \"path\": ");
-    json_str(f, path);
-    fprintf(f, ", \"bytes\": %lld, \"sha256\": \"%s\"}%s\n", sm__file_size(path), hex, last ? "" : ",");
+    const char *pp = job->parcels_path;
+    size_t n = strlen(pp);
+    if (n > 4 && sm__strieq(pp + n - 4, ".shp")) {
+        const char *ext[] = {".dbf", ".shx", ".prj", ".cpg"};
+        for (size_t k = 0; k < 4; k++) {
+            char *side = sm__asprintf(ctx, "%.*s%s", (int)(n - 4), pp, ext[k]);
+            if (!side)
+                return SM_ERR_NOMEM;
+            st = sm__file_exists(side) ? add_input(ctx, rs, "parcels", side) : SM_OK;
+            free(side);
+            if (st != SM_OK)
+                return st;
+        }
+    }
+    for (size_t s = 0; s < job->nscenes; s++) {
+        const sm_job_scene *js = &job->scenes[s];
+        char role[64];
+        snprintf(role, sizeof role, "scene %s", js->id);
+        for (size_t k = 0; k < js->nfiles; k++)
+            if ((st = add_input(ctx, rs, role, js->files[k].path)) != SM_OK)
+                return st;
+        if (js->mask && (st = add_input(ctx, rs, role, js->mask)) != SM_OK)
+            return st;
+    }
+    for (size_t d = 0; d < job->ndrones; d++) {
+        char role[64];
+        snprintf(role, sizeof role, "drone %s", job->drones[d].id);
+        if ((st = add_input(ctx, rs, role, job->drones[d].chm)) != SM_OK)
+            return st;
+    }
+    /* The digests of the inputs' and the parameter tables' hashes, in order. */
+    sm_sha256_state h;
+    uint8_t dig[32];
+    sm_sha256_init(&h);
+    for (size_t k = 0; k < rs->ninputs; k++)
+        sm_sha256_update(&h, rs->inputs[k].sha256, 64);
+    sm_sha256_final(&h, dig);
+    sm_hex(dig, 32, rs->inputs_sha256);
+    sm_sha256_init(&h);
+    for (size_t k = 0; k < sm_params_file_count(rs->params); k++)
+        sm_sha256_update(&h, sm_params_file(rs->params, k)->sha256, 64);
+    sm_sha256_final(&h, dig);
+    sm_hex(dig, 32, rs->params_sha256);
     return SM_OK;
 }
 
@@ -737,44 +813,18 @@ static sm_status write_run_json(sm_context *ctx, run_state *rs, const char *path
         goto end;
     fprintf(f, ", \"sha256\": \"%s\"},\n", hex);
     fprintf(f, "  \"inputs\": [\n");
-    /* the parcels (with their sidecar files for a Shapefile), the rasters */
-    const char *pp = job->parcels_path;
-    size_t n = strlen(pp);
-    int shp = n > 4 && sm__strieq(pp + n - 4, ".shp");
-    if ((st = json_file(ctx, f, "parcels", pp, 0)) != SM_OK)
-        goto end;
-    if (shp) {
-        const char *ext[] = {".dbf", ".shx", ".prj", ".cpg"};
-        for (size_t k = 0; k < 4; k++) {
-            char *side = sm__asprintf(ctx, "%.*s%s", (int)(n - 4), pp, ext[k]);
-            if (!side) {
-                st = SM_ERR_NOMEM;
-                goto end;
-            }
-            if (sm__file_exists(side))
-                st = json_file(ctx, f, "parcels", side, 0);
-            free(side);
-            if (st != SM_OK)
-                goto end;
-        }
+    for (size_t k = 0; k < rs->ninputs; k++) {
+        const sm__input *in = &rs->inputs[k];
+        fprintf(f, "    {\"role\": ");
+        json_str(f, in->role);
+        fprintf(f, ", \"path\": ");
+        json_str(f, in->path);
+        fprintf(f, ", \"bytes\": %lld, \"sha256\": \"%s\"}%s\n", in->bytes, in->sha256,
+                k + 1 < rs->ninputs ? "," : "");
     }
-    for (size_t s = 0; s < job->nscenes; s++) {
-        const sm_job_scene *js = &job->scenes[s];
-        char role[64];
-        snprintf(role, sizeof role, "scene %s", js->id);
-        for (size_t k = 0; k < js->nfiles; k++)
-            if ((st = json_file(ctx, f, role, js->files[k].path, 0)) != SM_OK)
-                goto end;
-        if (js->mask && (st = json_file(ctx, f, role, js->mask, 0)) != SM_OK)
-            goto end;
-    }
-    for (size_t d = 0; d < job->ndrones; d++) {
-        char role[64];
-        snprintf(role, sizeof role, "drone %s", job->drones[d].id);
-        if ((st = json_file(ctx, f, role, job->drones[d].chm, 0)) != SM_OK)
-            goto end;
-    }
-    fprintf(f, "    {\"role\": \"end\"}\n  ],\n  \"parameters\": [\n");
+    fprintf(f, "  ],\n  \"inputs_sha256\": \"%s\",\n  \"params_sha256\": \"%s\",\n", rs->inputs_sha256,
+            rs->params_sha256);
+    fprintf(f, "  \"parameters\": [\n");
     size_t np = sm_params_file_count(rs->params);
     for (size_t k = 0; k < np; k++) {
         const sm_param_file *pf = sm_params_file(rs->params, k);
@@ -803,6 +853,9 @@ static sm_status write_run_json(sm_context *ctx, run_state *rs, const char *path
     fprintf(f, "  \"counts\": {\"parcels\": %zu, \"forest_stands\": %zu, \"repaired\": %zu, \"cells_read\": %zu, \"warnings\": %zu},\n",
             plan->nparcels, stands, sm_parcels_repaired_count(plan->parcels), plan->cells_read,
             sm_context_warning_count(ctx));
+    fprintf(f, "  \"run_id\": \"%s\",\n  \"ledger\": {\"path\": ", rs->run_id);
+    json_str(f, rs->ledger_path ? rs->ledger_path : "");
+    fprintf(f, ", \"added\": %zu, \"superseded\": %zu},\n", rs->ledger_added, rs->ledger_superseded);
     fprintf(f, "  \"threads\": %d,\n", plan->threads);
     fprintf(f, "  \"timings_s\": {\"scenes\": %.3f, \"drones\": %.3f, \"carbon\": %.3f, \"outputs\": %.3f, \"total\": %.3f},\n",
             plan->t_scenes, plan->t_drones, plan->t_carbon, plan->t_outputs, sm__now() - plan->t_start);
@@ -812,6 +865,102 @@ static sm_status write_run_json(sm_context *ctx, run_state *rs, const char *path
 end:
     if (fclose(f) != 0 && st == SM_OK)
         st = sm_error(ctx, SM_ERR_IO, "%s: write failed", path);
+    return st;
+}
+
+/* ---- the carbon ledger ---- */
+
+static const char LEDGER_METHOD[] =
+    "stand carbon by volume factors C = V*SVD*BEF*(1+R)*CF (IPCC 2006 Vol.4); inventory volume "
+    "projected by a Richards growth ratio and reduced by the forest loss seen in the imagery; sink "
+    "by stock difference (IPCC 2006 eq. 2.5); 95% interval: IPCC Approach 1 from the factors' "
+    "U95, factors fully correlated between the two dates";
+
+/* One entry per stand parcel for the period sink_from..sink_to, pool "stand", in one run. */
+static sm_status write_ledger(sm_context *ctx, run_state *rs, const char *out_dir)
+{
+    const sm__plan *plan = &rs->plan;
+    const sm_job *job = plan->job;
+    if (job->no_ledger || !job->sink_from)
+        return SM_OK;
+    static const sm_field_role keys[5] = {SM_FIELD_COUNTY, SM_FIELD_TOWNSHIP, SM_FIELD_VILLAGE,
+                                          SM_FIELD_COMPARTMENT, SM_FIELD_SUBCOMPARTMENT};
+    for (size_t k = 0; k < 5; k++)
+        if (!job->fields[keys[k]]) {
+            sm_warn(ctx, "%s: no ledger entries: the parcel key needs field.county, field.township, "
+                         "field.village, field.compartment and field.subcompartment",
+                    job->path);
+            return SM_OK;
+        }
+    sm_status st = SM_OK;
+    sm_ledger *l = NULL;
+    char *parent = NULL, *key = NULL;
+    if (job->ledger) {
+        rs->ledger_path = sm__strdup(ctx, job->ledger);
+    } else {
+        parent = sm__path_dirname(ctx, out_dir);
+        rs->ledger_path = parent ? sm__asprintf(ctx, "%s/ledger.sqlite", parent) : NULL;
+    }
+    if (!rs->ledger_path) {
+        st = SM_ERR_NOMEM;
+        goto end;
+    }
+    const sm_job_scene *a = sm_job_find_scene(job, job->sink_from), *b = sm_job_find_scene(job, job->sink_to);
+    char ca[16], cb[16];
+    snprintf(ca, sizeof ca, "c_%s", a->id);
+    snprintf(cb, sizeof cb, "c_%s", b->id);
+    long col_a = sm_results_find(rs->res, ca), col_b = sm_results_find(rs->res, cb);
+    if (col_a < 0 || col_b < 0) {
+        st = sm_error(ctx, SM_ERR_INTERNAL, "ledger: result columns %s, %s missing", ca, cb);
+        goto end;
+    }
+    if ((st = sm_ledger_open(&l, ctx, rs->ledger_path, SM_LEDGER_CREATE)) != SM_OK)
+        goto end;
+    if ((st = sm_ledger_begin_run(l, ctx, rs->run_id, NULL, NULL)) != SM_OK)
+        goto end;
+    char lab[256];
+    for (size_t i = 0; i < plan->nparcels; i++) {
+        const stand *sd = &rs->stands[i];
+        if (!sd->is_stand)
+            continue;
+        const char *parts[5];
+        for (size_t k = 0; k < 5; k++)
+            parts[k] = sm_parcels_str(plan->parcels, i, keys[k]);
+        free(key);
+        key = NULL;
+        if ((st = sm_ledger_parcel_key(ctx, parts, &key)) != SM_OK) {
+            label(plan->parcels, i, lab, sizeof lab);
+            st = sm_error(ctx, SM_ERR_INPUT, "%s: %s: no ledger key: %s", job->parcels_path, lab,
+                          sm_context_message(ctx));
+            goto end;
+        }
+        double s0 = sm_results_get(rs->res, i, (size_t)col_a), s1 = sm_results_get(rs->res, i, (size_t)col_b);
+        double sink = sm_c_to_co2e(s1 - s0);
+        double u = sm_carbon_u95(sd->group, 0.0) / 100.0;
+        sm_ledger_entry e;
+        memset(&e, 0, sizeof e);
+        e.parcel_key = key;
+        e.period_start = a->date;
+        e.period_end = b->date;
+        e.pool = "stand";
+        e.stock_start_tc = s0;
+        e.stock_end_tc = s1;
+        e.sink_tco2e = sink;
+        e.sink_lo95 = sink - fabs(sink) * u;
+        e.sink_hi95 = sink + fabs(sink) * u;
+        e.method = LEDGER_METHOD;
+        e.params_sha256 = rs->params_sha256;
+        e.inputs_sha256 = rs->inputs_sha256;
+        if ((st = sm_ledger_append(l, ctx, &e)) != SM_OK)
+            goto end;
+    }
+    st = sm_ledger_commit_run(l, ctx, &rs->ledger_added, &rs->ledger_superseded);
+end:
+    if (st != SM_OK && l)
+        sm_ledger_rollback_run(l);
+    sm_ledger_close(l);
+    free(key);
+    free(parent);
     return st;
 }
 
@@ -884,6 +1033,19 @@ sm_status sm_run(sm_context *ctx, const sm_job *job, const sm_run_options *opt)
     for (size_t k = 0; k < 7; k++)
         if (job->fields[keys[k]])
             mapped[nk++] = keys[k];
+    if ((st = hash_inputs(ctx, &rs)) != SM_OK)
+        goto end;
+    {
+        /* A run id unique to this run: time, process and inputs. */
+        char seed[256];
+        uint8_t dig[32];
+        char hex[65];
+        snprintf(seed, sizeof seed, "%lld/%ld/%.17g/%s", (long long)time(NULL), (long)getpid(), sm__now(),
+                 rs.inputs_sha256);
+        sm_sha256(seed, strlen(seed), dig);
+        sm_hex(dig, 32, hex);
+        snprintf(rs.run_id, sizeof rs.run_id, "%.32s", hex);
+    }
     free(path);
     path = sm__asprintf(ctx, "%s/parcels.gpkg", stage);
     if (!path || (st = sm_results_write_layer(rs.res, ctx, plan->parcels, path, "GPKG")) != SM_OK)
@@ -897,6 +1059,10 @@ sm_status sm_run(sm_context *ctx, const sm_job *job, const sm_run_options *opt)
     if (!path || (st = write_summary(ctx, &rs, path)) != SM_OK)
         goto end;
     plan->t_outputs = sm__now() - t0;
+    if ((st = sm_progress(ctx, 0.99, "posting to the carbon ledger")) != SM_OK)
+        goto end;
+    if ((st = write_ledger(ctx, &rs, out_dir)) != SM_OK)
+        goto end;
     free(path);
     path = sm__asprintf(ctx, "%s/run.json", stage);
     if (!path || (st = write_run_json(ctx, &rs, path, opt)) != SM_OK)

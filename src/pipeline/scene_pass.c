@@ -54,7 +54,7 @@ typedef struct worker {
     part_acc *parts;
     size_t nparts, cap_parts;
     sm_window win;
-    size_t cells;
+    size_t cells, observed; /* cells read; cells with a land-cover class (not nodata, not cloud) */
 } worker;
 
 static void worker_free(worker *w)
@@ -202,6 +202,7 @@ static sm_status process_strip(worker *w, const size_t *active, size_t nactive)
         uint8_t k = w->cls[i];
         w->nbr[i] = (sw2 && k != SM__CODE_NODATA && k != SM__CODE_CLOUD) ? sm_nbr(nir[i], sw2[i]) : NAN;
         w->lcbuf[i] = (double)k;
+        w->observed += (k != SM__CODE_NODATA && k != SM__CODE_CLOUD);
     }
     w->cells += n;
     /* Per-parcel sums with exact coverage on this strip's sub-grid. */
@@ -385,8 +386,15 @@ sm_status sm__scene_pass(sm_context *ctx, sm__plan *plan, size_t s, const char *
     }
     if ((st = sm_raster_writer_finish(lw, ctx)) != SM_OK)
         goto end;
-    for (int t = 0; t < nthreads; t++)
+    size_t observed = 0;
+    for (int t = 0; t < nthreads; t++) {
         plan->cells_read += workers[t].cells;
+        observed += workers[t].observed;
+    }
+    if (observed == 0)
+        sm_warn(ctx, "scene %s: every pixel is nodata or masked; its land cover is empty and no "
+                     "parcel is observed in it",
+                plan->scenes[s].job->id);
 end:
     sm_raster_writer_destroy(lw);
     if (workers)

@@ -378,14 +378,6 @@ typedef struct item {
     int64_t row0, row1, col0;
 } item;
 
-static int cmp_items(const void *a, const void *b)
-{
-    const item *x = a, *y = b;
-    if (x->col0 != y->col0)
-        return x->col0 < y->col0 ? -1 : 1;
-    return x->idx < y->idx ? -1 : (x->idx > y->idx);
-}
-
 static int cmp_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -664,7 +656,26 @@ sm_status sm_zonal(sm_context *ctx, const char *raster, const char *parcels,
     }
     if (nitems == 0)
         sm_warn(ctx, "%s: no parcel of %s overlaps the raster; every statistic is empty", raster, parcels);
-    qsort(items, nitems, sizeof *items, cmp_items);
+    {
+        /* Left to right: a counting sort on the first column, stable (ties keep parcel order). */
+        size_t *colpos = calloc((size_t)g.ncols + 1, sizeof *colpos);
+        item *sorted = malloc((nitems ? nitems : 1) * sizeof *sorted);
+        if (!colpos || !sorted) {
+            free(colpos);
+            free(sorted);
+            st = sm_error(ctx, SM_ERR_NOMEM, "out of memory for %zu parcels", n);
+            goto end;
+        }
+        for (size_t k = 0; k < nitems; k++)
+            colpos[items[k].col0 + 1]++;
+        for (int64_t c = 0; c < g.ncols; c++)
+            colpos[c + 1] += colpos[c];
+        for (size_t k = 0; k < nitems; k++)
+            sorted[colpos[items[k].col0]++] = items[k];
+        free(colpos);
+        free(items);
+        items = sorted;
+    }
     bstart = calloc((size_t)nstrips + 1, sizeof *bstart);
     work = malloc(((size_t)nstrips + 1) * sizeof *work);
     if (!bstart || !work) {
