@@ -21,4 +21,9 @@ err=$("$cli" run /nonexistent/job.ini 2>&1 >/dev/null); rc=$?
 [ "$(echo "$err" | wc -l)" -eq 1 ] || fail "missing job printed more than one line: $err"
 echo "$err" | grep -q "/nonexistent/job.ini: cannot open the job file" || fail "missing job said '$err'"
 "$cli" >/dev/null 2>&1; [ $? -eq 2 ] || fail "no arguments should exit 2"
+src=$2
+out=$("$cli" validate "$src/examples/nanchong-demo/job.ini") || fail "validate of the demo job exit $?"
+echo "$out" | grep -q "valid (3 scenes, 1 drone rasters)" || fail "validate printed '$out'"
+err=$("$cli" validate /nonexistent/job.ini 2>&1 >/dev/null); rc=$?
+[ $rc -eq 2 ] || fail "validate of a missing job exit $rc"
 echo "1 passed, 0 failed"

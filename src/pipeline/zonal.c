@@ -554,12 +554,23 @@ sm_status sm_zonal(sm_context *ctx, const char *raster, const char *parcels,
     plan.mode = opt->mode;
     if (!is_csv && !is_gpkg)
         return sm_error(ctx, SM_ERR_INPUT, "-o %s: expected a .csv or .gpkg file", out);
-    if (nb > SM_ZONAL_MAX_BANDS)
-        return sm_error(ctx, SM_ERR_INPUT, "at most %d bands", SM_ZONAL_MAX_BANDS);
-    if (opt->threads < 0)
-        return sm_error(ctx, SM_ERR_INPUT, "threads: %d is not a number of threads", opt->threads);
+    /* The output's folder first: no point in an hour's pass whose result cannot be written. */
+    if (!(dir = sm__path_dirname(ctx, out)))
+        return SM_ERR_NOMEM;
+    if (!sm__dir_exists(dir)) {
+        st = sm_error(ctx, SM_ERR_INPUT, "-o %s: the folder %s does not exist", out, dir);
+        goto end;
+    }
+    if (nb > SM_ZONAL_MAX_BANDS) {
+        st = sm_error(ctx, SM_ERR_INPUT, "at most %d bands", SM_ZONAL_MAX_BANDS);
+        goto end;
+    }
+    if (opt->threads < 0) {
+        st = sm_error(ctx, SM_ERR_INPUT, "threads: %d is not a number of threads", opt->threads);
+        goto end;
+    }
     if ((st = parse_stats(ctx, opt->stats ? opt->stats : "count,sum,mean,min,max", &defs, &ndefs)) != SM_OK)
-        return st;
+        goto end;
     plan.flags = SM_STATS_BASIC;
     plan.basic = 1;
     for (size_t k = 0; k < ndefs; k++) {
@@ -823,15 +834,10 @@ sm_status sm_zonal(sm_context *ctx, const char *raster, const char *parcels,
         }
     }
     /* Write to a temporary name beside `out`, then rename into place. */
-    dir = sm__path_dirname(ctx, out);
-    tmp = sm__asprintf(ctx, "%s/.%s.sinkmap-tmp-%ld%s", dir ? dir : ".", sm__path_basename(out),
-                       (long)getpid(), is_csv ? ".csv" : ".gpkg");
-    if (!dir || !tmp) {
+    tmp = sm__asprintf(ctx, "%s/.%s.sinkmap-tmp-%ld%s", dir, sm__path_basename(out), (long)getpid(),
+                       is_csv ? ".csv" : ".gpkg");
+    if (!tmp) {
         st = SM_ERR_NOMEM;
-        goto end;
-    }
-    if (!sm__dir_exists(dir)) {
-        st = sm_error(ctx, SM_ERR_INPUT, "-o %s: the folder %s does not exist", out, dir);
         goto end;
     }
     remove(tmp);
