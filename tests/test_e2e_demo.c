@@ -83,7 +83,7 @@ static void test_outputs_exist(void **state)
 {
     (void)state;
     const char *files[] = {"landcover_2023a.tif", "landcover_2024s.tif", "landcover_2024a.tif",
-                           "parcels.gpkg", "parcels.csv", "summary.csv", "run.json"};
+                           "parcels.gpkg", "parcels.csv", "summary.csv", "indicators.csv", "run.json"};
     for (size_t k = 0; k < sizeof files / sizeof files[0]; k++) {
         char p[512];
         snprintf(p, sizeof p, "%s/%s", out1, files[k]);
@@ -344,6 +344,62 @@ static void test_ledger_entries(void **state)
     sm_table_destroy(l);
 }
 
+/* summary.csv and indicators.csv agree with sums worked out here from parcels.csv. */
+static void test_summary_and_indicators(void **state)
+{
+    (void)state;
+    char p[512];
+    snprintf(p, sizeof p, "%s/parcels.csv", out1);
+    sm_table *r = read_table(p);
+    snprintf(p, sizeof p, "%s/summary.csv", out1);
+    sm_table *sm = read_table(p);
+    snprintf(p, sizeof p, "%s/indicators.csv", out1);
+    sm_table *ind = read_table(p);
+    double area = 0, carbon = 0, sink = 0, f_area = 0, f_obs = 0;
+    for (size_t i = 0; i < sm_table_rows(r); i++) {
+        double a = num(r, i, col(r, "area_ha")), c = num(r, i, col(r, "c_2024a")), k = num(r, i, col(r, "sink_co2"));
+        area += a;
+        carbon += isnan(c) ? 0 : c;
+        sink += isnan(k) ? 0 : k;
+        if (num(r, i, col(r, "obs_2024a")) >= 0.5) {
+            f_obs += a;
+            f_area += a * num(r, i, col(r, "ff_2024a"));
+        }
+    }
+    /* the total row, and the townships summing to it */
+    double town_area = 0, town_carbon = 0;
+    int seen_total = 0;
+    for (size_t i = 0; i < sm_table_rows(sm); i++) {
+        const char *g = sm_table_cell(sm, i, col(sm, "group"));
+        if (strcmp(g, "total") == 0) {
+            seen_total = 1;
+            assert_true(fabs(num(sm, i, col(sm, "area_ha")) - area) < 1e-6 * area);
+            assert_true(fabs(num(sm, i, col(sm, "area_mu")) - 15 * area) < 1e-6 * area);
+            assert_true(fabs(num(sm, i, col(sm, "carbon_tc_2024a")) - carbon) < 1e-6 * carbon);
+            assert_true(fabs(num(sm, i, col(sm, "carbon_tco2e_2024a")) - carbon * 44 / 12) < 1e-6 * carbon);
+            assert_true(fabs(num(sm, i, col(sm, "sink_tco2e_per_yr")) - sink) < 1e-6 * fabs(sink) + 1e-9);
+        } else if (strcmp(g, "township") == 0) {
+            town_area += num(sm, i, col(sm, "area_ha"));
+            town_carbon += num(sm, i, col(sm, "carbon_tc_2024a"));
+        }
+    }
+    assert_true(seen_total);
+    assert_true(fabs(town_area - area) < 1e-6 * area);
+    assert_true(fabs(town_carbon - carbon) < 1e-6 * carbon);
+    /* forest coverage: forest share of the observed area in the last scene */
+    int found = 0;
+    for (size_t i = 0; i < sm_table_rows(ind); i++)
+        if (strcmp(sm_table_cell(ind, i, col(ind, "indicator")), "forest_coverage") == 0) {
+            found = 1;
+            assert_true(fabs(num(ind, i, col(ind, "value")) - 100 * f_area / f_obs) < 1e-9);
+            assert_true(num(ind, i, col(ind, "target_2025")) == 41.8);
+        }
+    assert_true(found);
+    sm_table_destroy(r);
+    sm_table_destroy(sm);
+    sm_table_destroy(ind);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -351,6 +407,7 @@ int main(void)
         cmocka_unit_test(test_forest_fraction),   cmocka_unit_test(test_total_carbon),
         cmocka_unit_test(test_parcel_layer),      cmocka_unit_test(test_run_json),
         cmocka_unit_test(test_threads_identical), cmocka_unit_test(test_ledger_entries),
+        cmocka_unit_test(test_summary_and_indicators),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -28,6 +28,7 @@ typedef enum sm_field_role {
     SM_FIELD_VOLUME,
     SM_FIELD_AREA,
     SM_FIELD_SURVEY_YEAR,
+    SM_FIELD_AGE_GROUP,
     SM_FIELD_COUNT
 } sm_field_role;
 

@@ -412,11 +412,11 @@ sm_status sm_uncertainty_approach1(sm_unc_result **out, sm_context *ctx,
             double est = fg * x[k], h = fabs(est) * u, vv = x[k] * p->v_u95_pct / 100.0;
             *figure(&r->parcels[i], k) = (sm_interval){est, est, est - h, est + h};
             a1_sums *su = &sums[p->unit * ngroups + p->group];
-            a1_sums *st_ = &sums[opt->units * ngroups + p->group];
+            a1_sums *tot = &sums[opt->units * ngroups + p->group];
             su->x[k] += x[k];
             su->var_v[k] += vv * vv;
-            st_->x[k] += x[k];
-            st_->var_v[k] += vv * vv;
+            tot->x[k] += x[k];
+            tot->var_v[k] += vv * vv;
         }
     }
     for (size_t u = 0; u < opt->units; u++)
@@ -442,8 +442,9 @@ typedef struct mc_job {
     size_t ngroups;
     const sm_unc_parcel *parcels;
     size_t nparcels, nunits, draws;
+    uint64_t seed;
     double co2_per_year;
-    uint64_t *dkey;        /* [draws] */
+    uint64_t *dkey;        /* [draws]: draw_key(seed, d) */
     double *f;             /* [ngroups][draws] factor-product draws */
     double *exact;         /* [nunits][ngroups][K_COUNT] Σ x_k of the exact-volume parcels */
     size_t *noisy;         /* indices of the parcels with a volume U95, ascending */
@@ -464,7 +465,7 @@ typedef struct mc_worker {
 static void phase_factors(mc_job *j, size_t d0, size_t d1, double *scratch)
 {
     for (size_t d = d0; d < d1; d++) {
-        j->dkey[d] = draw_key(j->dkey[j->draws], d); /* dkey[draws] holds the seed */
+        j->dkey[d] = draw_key(j->seed, d);
         for (size_t g = 0; g < j->ngroups; g++)
             j->f[g * j->draws + d] = draw_factors(&j->groups[g], j->dkey[d], g);
     }
@@ -517,6 +518,29 @@ static void phase_parcels(mc_job *j, size_t i0, size_t i1, double *scratch)
         parcel_x(p, j->co2_per_year, x);
         for (int k = 0; k < K_COUNT; k++)
             *figure(&j->result->parcels[i], k) = scaled(x[k], gs->estimate, mean, lo, hi);
+    }
+}
+
+/* D: the total per draw (units added in unit order), then every unit's and the total's mean and
+ * percentiles. total is a buffer of K_COUNT·draws values; the units' draws are reordered. */
+static void phase_aggregates(mc_job *j, double *total)
+{
+    const size_t D = j->draws, U = j->nunits;
+    for (int k = 0; k < K_COUNT; k++) {
+        double *tk = &total[(size_t)k * D];
+        for (size_t d = 0; d < D; d++)
+            tk[d] = 0;
+        for (size_t u = 0; u < U; u++) {
+            const double *a = &j->acc[((size_t)k * U + u) * D];
+            for (size_t d = 0; d < D; d++)
+                tk[d] += a[d];
+        }
+        for (size_t u = 0; u < U; u++) {
+            sm_interval *iv = figure(&j->result->units[u], k);
+            summarize(&j->acc[((size_t)k * U + u) * D], D, &iv->mean, &iv->lo95, &iv->hi95);
+        }
+        sm_interval *iv = figure(&j->result->total, k);
+        summarize(tk, D, &iv->mean, &iv->lo95, &iv->hi95);
     }
 }
 
@@ -578,7 +602,7 @@ sm_status sm_uncertainty_mc(sm_unc_result **out, sm_context *ctx, const sm_speci
     const size_t D = opt->draws, U = opt->units;
     if (sm_mul3_size(ngroups, D, sizeof *j.f, &n_f) != 0 ||
         sm_mul3_size(U, D, K_COUNT * sizeof *j.acc, &n_acc) != 0 ||
-        sm_mul3_size(U, ngroups, K_COUNT * sizeof *j.exact, &n_exact) != 0 || D + 1 == 0)
+        sm_mul3_size(U, ngroups, K_COUNT * sizeof *j.exact, &n_exact) != 0)
         return sm_error(ctx, SM_ERR_NOMEM,
                         "uncertainty: %zu units x %zu groups x %zu draws is too large", U,
                         ngroups, D);
@@ -588,29 +612,34 @@ sm_status sm_uncertainty_mc(sm_unc_result **out, sm_context *ctx, const sm_speci
     j.nparcels = nparcels;
     j.nunits = U;
     j.draws = D;
+    j.seed = opt->seed;
     j.co2_per_year = SM_CO2_PER_C / opt->years;
     atomic_init(&j.next, 0);
     if ((st = result_create(&j.result, ctx, 2, D, nparcels, U)) != SM_OK)
         goto end;
-    j.dkey = sm_malloc(ctx, (D + 1) * sizeof *j.dkey);
+    j.dkey = sm_malloc(ctx, D * sizeof *j.dkey);
     j.f = sm_malloc(ctx, n_f ? n_f : 1);
     j.acc = sm_malloc(ctx, n_acc);
     j.exact = sm_calloc(ctx, 1, n_exact ? n_exact : 1);
     j.gstats = sm_calloc(ctx, ngroups ? ngroups : 1, sizeof *j.gstats);
     j.noisy = sm_malloc(ctx, (nparcels ? nparcels : 1) * sizeof *j.noisy);
-    total = sm_malloc(ctx, K_COUNT * D * sizeof *total);
+    total = sm_malloc(ctx, n_acc / U);
     if (!j.dkey || !j.f || !j.acc || !j.exact || !j.gstats || !j.noisy || !total) {
         st = SM_ERR_NOMEM;
         goto end;
     }
-    j.dkey[D] = opt->seed;
+    /* Estimates of the units and the total at the tabled values; the exact-volume sums. */
     for (size_t i = 0; i < nparcels; i++) {
         const sm_unc_parcel *p = &parcels[i];
+        double x[K_COUNT], fg = factor_product(&groups[p->group]);
+        parcel_x(p, j.co2_per_year, x);
+        for (int k = 0; k < K_COUNT; k++) {
+            figure(&j.result->units[p->unit], k)->estimate += fg * x[k];
+            figure(&j.result->total, k)->estimate += fg * x[k];
+        }
         if (p->v_u95_pct > 0) {
             j.noisy[j.nnoisy++] = i;
         } else {
-            double x[K_COUNT];
-            parcel_x(p, j.co2_per_year, x);
             for (int k = 0; k < K_COUNT; k++)
                 j.exact[(p->unit * ngroups + p->group) * K_COUNT + k] += x[k];
         }
@@ -656,35 +685,7 @@ sm_status sm_uncertainty_mc(sm_unc_result **out, sm_context *ctx, const sm_speci
     /* D. The total per draw, then the percentiles of every unit and of the total. */
     if ((st = sm_progress(ctx, 0.9, "uncertainty: units and total")) != SM_OK)
         goto end;
-    double est_total[K_COUNT] = {0};
-    for (int k = 0; k < K_COUNT; k++) {
-        double *tk = &total[(size_t)k * D];
-        for (size_t d = 0; d < D; d++)
-            tk[d] = 0;
-        for (size_t u = 0; u < U; u++) {
-            double *a = &j.acc[((size_t)k * U + u) * D];
-            double est = 0;
-            for (size_t d = 0; d < D; d++)
-                tk[d] += a[d];
-            for (size_t g = 0; g < ngroups; g++)
-                est += factor_product(&groups[g]) * j.exact[(u * ngroups + g) * K_COUNT + k];
-            for (size_t n = 0; n < j.nnoisy; n++) {
-                const sm_unc_parcel *p = &parcels[j.noisy[n]];
-                double x[K_COUNT];
-                if (p->unit != u)
-                    continue;
-                parcel_x(p, j.co2_per_year, x);
-                est += factor_product(&groups[p->group]) * x[k];
-            }
-            double mean, lo, hi;
-            summarize(a, D, &mean, &lo, &hi);
-            *figure(&j.result->units[u], k) = (sm_interval){est, mean, lo, hi};
-            est_total[k] += est;
-        }
-        double mean, lo, hi;
-        summarize(tk, D, &mean, &lo, &hi);
-        *figure(&j.result->total, k) = (sm_interval){est_total[k], mean, lo, hi};
-    }
+    phase_aggregates(&j, total);
     st = sm_progress(ctx, 1.0, "uncertainty: done");
 end:
     for (size_t t = 0; workers && t < nworkers; t++)

@@ -14,7 +14,7 @@
 
 static const char *const ROLE_KEYS[SM_FIELD_COUNT] = {
     "id",       "county",  "township", "village", "compartment", "subcompartment", "land_class",
-    "species",  "origin",  "age",      "volume",  "area",        "survey_year"};
+    "species",  "origin",  "age",      "volume",  "area",        "survey_year", "age_group"};
 
 const char *sm_field_role_key(sm_field_role role)
 {
@@ -311,7 +311,7 @@ static int handler(void *user, const char *section, const char *name, const char
                             "field.township, field.village, field.compartment, "
                             "field.subcompartment, field.land_class, field.species, "
                             "field.origin, field.age, field.volume, field.area, "
-                            "field.survey_year, field.id)",
+                            "field.survey_year, field.age_group, field.id)",
                         name + 6);
         }
         return fail(ps, "[parcels]: unknown key '%s' (expected path, encoding, survey_year, "

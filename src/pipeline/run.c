@@ -26,6 +26,7 @@ typedef struct stand {
     int is_stand;                      /* tree forest with a volume: carbon from volume */
     const sm_species_group *group;
     const sm_growth_curve *curve;
+    sm_origin origin;
     double volume, age;
     int survey_year;
 } stand;
@@ -299,6 +300,7 @@ static sm_status plan_job(sm_context *ctx, const sm_job *job, run_state *rs)
                             job->fields[SM_FIELD_ORIGIN], sm_context_message(ctx));
         if ((st = sm_params_growth(rs->params, ctx, sd->group, origin, &sd->curve)) != SM_OK)
             return st;
+        sd->origin = origin;
         sd->age = job->fields[SM_FIELD_AGE] ? sm_parcels_num(p, i, SM_FIELD_AGE) : NAN;
         if (isnan(sd->age) || sd->age <= 0)
             return sm_error(ctx, SM_ERR_INPUT,
@@ -599,25 +601,64 @@ static sm_status write_summary(sm_context *ctx, run_state *rs, const char *path)
     sm__plan *plan = &rs->plan;
     const sm_job *job = plan->job;
     const sm_results *r = rs->res;
-    size_t ns = plan->nscenes, cap = plan->nparcels + 32, ng = 0;
+    size_t ns = plan->nscenes, cap = 8 * plan->nparcels + 64, ng = 0;
     group_sum *gs = calloc(cap, sizeof *gs);
     sm_csv_writer *w = NULL;
     sm_status st = SM_OK;
     if (!gs)
         return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
-    for (int pass = 0; pass < 3; pass++) {
-        const char *gname = pass == 0 ? "total" : pass == 1 ? "township" : "land_class";
+    static const char *const GROUPS[] = {"total",   "county",    "township",  "village",
+                                         "species_group", "origin", "age_group", "land_class"};
+    static const char *const AGE_NAMES[] = {"", "幼龄林 young", "中龄林 middle-aged", "近熟林 near-mature",
+                                            "成熟林 mature", "过熟林 over-mature"};
+    const sm_parcels *pp = plan->parcels;
+    for (int pass = 0; pass < 8; pass++) {
+        const char *gname = GROUPS[pass];
         size_t g0 = ng;
         for (size_t i = 0; i < plan->nparcels; i++) {
             char key[128];
-            if (pass == 0)
+            const stand *sd = &rs->stands[i];
+            switch (pass) {
+            case 0:
                 snprintf(key, sizeof key, "all");
-            else if (pass == 1)
-                snprintf(key, sizeof key, "%s", job->fields[SM_FIELD_TOWNSHIP] ? sm_parcels_str(plan->parcels, i, SM_FIELD_TOWNSHIP) : "");
-            else {
-                const sm_legend_entry *e = sm_legend_find(rs->stands[i].lc_code);
-                snprintf(key, sizeof key, "%d %s", e ? e->code : 0, (e && rs->stands[i].lc_code) ? e->name_zh : "(none)");
+                break;
+            case 1:
+                snprintf(key, sizeof key, "%s", sm_parcels_str(pp, i, SM_FIELD_COUNTY));
+                break;
+            case 2: /* a township is named within its county */
+                snprintf(key, sizeof key, "%s/%s", sm_parcels_str(pp, i, SM_FIELD_COUNTY),
+                         sm_parcels_str(pp, i, SM_FIELD_TOWNSHIP));
+                break;
+            case 3:
+                snprintf(key, sizeof key, "%s/%s/%s", sm_parcels_str(pp, i, SM_FIELD_COUNTY),
+                         sm_parcels_str(pp, i, SM_FIELD_TOWNSHIP), sm_parcels_str(pp, i, SM_FIELD_VILLAGE));
+                break;
+            case 4:
+                snprintf(key, sizeof key, "%s", sd->is_stand ? sd->group->key : "(no stand)");
+                break;
+            case 5:
+                snprintf(key, sizeof key, "%s", sd->is_stand ? sm_origin_name(sd->origin) : "(no stand)");
+                break;
+            case 6: {
+                const char *ag = sm_parcels_str(pp, i, SM_FIELD_AGE_GROUP);
+                int k = atoi(ag);
+                if (!sd->is_stand)
+                    snprintf(key, sizeof key, "(no stand)");
+                else if (k >= 1 && k <= 5 && strlen(ag) == 1)
+                    snprintf(key, sizeof key, "%d %s", k, AGE_NAMES[k]);
+                else
+                    snprintf(key, sizeof key, "%s", ag[0] ? ag : "(none)");
+                break;
             }
+            default: {
+                const sm_legend_entry *e = sm_legend_find(sd->lc_code);
+                snprintf(key, sizeof key, "%d %s", e ? e->code : 0, (e && sd->lc_code) ? e->name_zh : "(none)");
+                break;
+            }
+            }
+            if ((pass == 1 && !job->fields[SM_FIELD_COUNTY]) || (pass == 2 && !job->fields[SM_FIELD_TOWNSHIP]) ||
+                (pass == 3 && !job->fields[SM_FIELD_VILLAGE]) || (pass == 6 && !job->fields[SM_FIELD_AGE_GROUP]))
+                break; /* a grouping the job cannot make */
             size_t g;
             for (g = g0; g < ng; g++)
                 if (strcmp(gs[g].key, key) == 0)
@@ -700,6 +741,94 @@ end:
     sm_csv_writer_destroy(w);
     free(gs);
     return st;
+}
+
+/* ---- indicators.csv: the plan's 2025 targets (Nanchong 碳达峰实施方案, 三(七)) ---- */
+
+static sm_status write_indicators(sm_context *ctx, run_state *rs, const char *path)
+{
+    const sm__plan *plan = &rs->plan;
+    const sm_job *job = plan->job;
+    const sm_results *r = rs->res;
+    size_t ns = plan->nscenes;
+    /* The state at the end of the period (sink_to), else the last scene. */
+    size_t last = ns - 1;
+    for (size_t s = 0; s < ns && job->sink_to; s++)
+        if (strcmp(plan->scenes[s].job->id, job->sink_to) == 0)
+            last = s;
+    const char *id = plan->scenes[last].job->id;
+    char name[16];
+    snprintf(name, sizeof name, "stk_%s", id);
+    long cstk = sm_results_find(r, name);
+    snprintf(name, sizeof name, "obs_%s", id);
+    long cobs = sm_results_find(r, name);
+    long carea = sm_results_find(r, "area_ha");
+    double area = 0, observed = 0, forest = 0, wetland = 0, stock = 0, affor = 0;
+    int y0 = job->sink_from ? atoi(sm_job_find_scene(job, job->sink_from)->date) : atoi(plan->scenes[0].job->date);
+    int y1 = atoi(plan->scenes[last].job->date);
+    for (size_t i = 0; i < plan->nparcels; i++) {
+        double a = val0(r, i, carea);
+        area += a;
+        stock += val0(r, i, cstk);
+        const sm__scene_acc *acc = &plan->acc[i * ns + last];
+        double valid;
+        double ff = scene_ff(acc, &valid);
+        if (val0(r, i, cobs) >= 0.5 && valid > 0) {
+            observed += a;
+            forest += a * ff;
+            wetland += a * (acc->cls[5] + acc->cls[6]) / valid;
+        }
+        /* Afforestation: not-yet-closed plantation (DI_LEI 030402) surveyed within the period. */
+        double sy = job->fields[SM_FIELD_SURVEY_YEAR] ? sm_parcels_num(plan->parcels, i, SM_FIELD_SURVEY_YEAR)
+                                                      : job->default_survey_year;
+        if (strncmp(sm_parcels_str(plan->parcels, i, SM_FIELD_LAND_CLASS), "030402", 6) == 0 && sy >= y0 && sy <= y1)
+            affor += a;
+    }
+    sm_csv_writer *w = NULL;
+    sm_status st = sm_csv_writer_open(&w, ctx, path, SM_CSV_BOM);
+    if (st != SM_OK)
+        return st;
+    const char *head[] = {"indicator", "name_zh", "value", "unit", "target_2025", "status", "note"};
+    for (size_t k = 0; k < 7 && st == SM_OK; k++)
+        st = sm_csv_writer_text(w, head[k]);
+    if (st == SM_OK)
+        st = sm_csv_writer_end_row(w);
+    char note[256];
+    const char *scope = "over the job's parcels only; the target is city-wide";
+    struct {
+        const char *key, *zh, *unit;
+        double value, target;
+        int at_least; /* 1: value >= target meets it */
+        const char *note;
+    } rows[6] = {
+        {"forest_coverage", "森林覆盖率", "%", observed > 0 ? 100.0 * forest / observed : NAN, 41.8, 1, ""},
+        {"growing_stock", "森林蓄积量", "m3", stock, 30000000.0, 1, scope},
+        {"wetland_area", "湿地面积", "ha", wetland, NAN, 1, "classes 湿地 and 水域 in the imagery"},
+        {"wetland_protection_rate", "湿地保护率", "%", NAN, 60.0, 1,
+         "needs a protected-area layer; not computed"},
+        {"afforestation", "造林", "mu", sm_ha_to_mu(affor), 50000.0, 1, ""},
+        {"forest_management", "森林经营", "mu", NAN, 160000.0, 1, "needs management records; not computed"},
+    };
+    snprintf(note, sizeof note, "forest (乔木林 + 竹林) share of the observed parcel area in scene %s", id);
+    rows[0].note = note;
+    char anote[200];
+    snprintf(anote, sizeof anote, "DI_LEI 030402 parcels surveyed %d-%d; %s", y0, y1, scope);
+    rows[4].note = anote;
+    for (size_t k = 0; k < 6 && st == SM_OK; k++) {
+        const char *status = isnan(rows[k].value) || isnan(rows[k].target) ? "n/a"
+                             : rows[k].value >= rows[k].target                ? "meets"
+                                                                               : "below";
+        if ((st = sm_csv_writer_text(w, rows[k].key)) != SM_OK || (st = sm_csv_writer_text(w, rows[k].zh)) != SM_OK ||
+            (st = sm_csv_writer_double(w, rows[k].value)) != SM_OK || (st = sm_csv_writer_text(w, rows[k].unit)) != SM_OK ||
+            (st = sm_csv_writer_double(w, rows[k].target)) != SM_OK || (st = sm_csv_writer_text(w, status)) != SM_OK ||
+            (st = sm_csv_writer_text(w, rows[k].note)) != SM_OK || (st = sm_csv_writer_end_row(w)) != SM_OK)
+            break;
+    }
+    if (st != SM_OK) {
+        sm_csv_writer_destroy(w);
+        return st;
+    }
+    return sm_csv_writer_close(w);
 }
 
 /* ---- run.json ---- */
@@ -1057,6 +1186,10 @@ sm_status sm_run(sm_context *ctx, const sm_job *job, const sm_run_options *opt)
     free(path);
     path = sm__asprintf(ctx, "%s/summary.csv", stage);
     if (!path || (st = write_summary(ctx, &rs, path)) != SM_OK)
+        goto end;
+    free(path);
+    path = sm__asprintf(ctx, "%s/indicators.csv", stage);
+    if (!path || (st = write_indicators(ctx, &rs, path)) != SM_OK)
         goto end;
     plan->t_outputs = sm__now() - t0;
     if ((st = sm_progress(ctx, 0.99, "posting to the carbon ledger")) != SM_OK)
