@@ -23,11 +23,14 @@ build: deps
 	@cmake -S . -B $(BUILD) -DSINKMAP_WERROR=ON $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
-demo: build
+demo: deps
+	@cmake -S . -B $(BUILD) -DSINKMAP_WERROR=ON $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS) --target sinkmap_cli
 	$(BUILD)/sinkmap run examples/nanchong-demo/job.ini --progress
 	@echo
-	@echo "Demo outputs in out/nanchong-demo:"
+	@echo "Demo outputs in out/nanchong-demo (open landcover_2024a.tif and parcels.gpkg in QGIS):"
 	@ls -l out/nanchong-demo
+	@$(BUILD)/sinkmap ledger verify out/ledger.sqlite
 
 test:
 	@tools/ensure-deps test
