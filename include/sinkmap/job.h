@@ -87,6 +87,8 @@ typedef struct sm_job {
     char *data_dir;       /* parameter tables; NULL = the built-in data folder */
     char *sink_from, *sink_to; /* scene ids */
     double loss_threshold;     /* drop in forest fraction that counts as loss */
+    char *gwp;                 /* GWP set for CH4: AR4, AR5 (default), AR6 */
+    int pools_soil;            /* include soil carbon in the pools-table carbon (default no) */
 
     char *ledger;    /* [ledger] path; NULL = ledger.sqlite beside the output folder */
     int no_ledger;   /* [ledger] path = none */

@@ -45,6 +45,21 @@ void sm_samples_class_counts(const sm_samples *s, size_t *counts);
  * stay in their original order. Deterministic for a seed. */
 void sm_samples_cap(sm_samples *s, size_t max, uint64_t seed);
 
+/* Moves whole groups into a new test set: for each class, a share `holdout` (0..1) of its
+ * groups, drawn by a shuffle seeded with (seed, class), rounded to the nearest whole group
+ * and at most all but one, so that every class keeps a group for training. No group ever
+ * has samples on both sides. *test has the same classes and features (empty when holdout is
+ * 0). Caller frees *test with sm_samples_destroy(). */
+sm_status sm_samples_split_groups(sm_samples *s, sm_context *ctx, double holdout, uint64_t seed,
+                                  sm_samples **test);
+/* The number of distinct groups of class c. */
+size_t sm_samples_class_groups(const sm_samples *s, int c);
+/* Checks that every class has at least `min` samples: else SM_ERR_INPUT "SOURCE: class 'X'
+ * has N training samples (from G features); at least MIN are needed WHY (samples per class:
+ * a 3, b 500, ...)". `why` (may be NULL) explains the minimum. */
+sm_status sm_samples_require(const sm_samples *s, sm_context *ctx, size_t min, const char *source,
+                             const char *why);
+
 /* ---- Models ------------------------------------------------------------------------------ */
 
 typedef enum sm_method { SM_METHOD_MAXLIK = 1, SM_METHOD_RF = 2 } sm_method;

@@ -777,3 +777,152 @@ end:
     free(data);
     return st;
 }
+
+/* ---- splitting and checking samples -------------------------------------------------------- */
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The distinct groups of class c, sorted, into a new array (*n of them); NULL if none or out
+ * of memory (*n = 0 and *oom set). */
+static int64_t *class_groups(const sm_samples *s, int c, size_t *n, int *oom)
+{
+    *n = 0;
+    *oom = 0;
+    size_t m = 0;
+    for (size_t i = 0; i < s->n; i++)
+        m += s->y[i] == c;
+    if (m == 0)
+        return NULL;
+    int64_t *g = malloc(m * sizeof *g);
+    if (!g) {
+        *oom = 1;
+        return NULL;
+    }
+    m = 0;
+    for (size_t i = 0; i < s->n; i++)
+        if (s->y[i] == c)
+            g[m++] = s->group[i];
+    qsort(g, m, sizeof *g, cmp_i64);
+    size_t u = 0;
+    for (size_t i = 0; i < m; i++)
+        if (u == 0 || g[i] != g[u - 1])
+            g[u++] = g[i];
+    *n = u;
+    return g;
+}
+
+size_t sm_samples_class_groups(const sm_samples *s, int c)
+{
+    size_t n;
+    int oom;
+    free(class_groups(s, c, &n, &oom));
+    return n;
+}
+
+sm_status sm_samples_split_groups(sm_samples *s, sm_context *ctx, double holdout, uint64_t seed,
+                                  sm_samples **test)
+{
+    *test = NULL;
+    if (!(holdout >= 0 && holdout < 1))
+        return sm_error(ctx, SM_ERR_INPUT, "--holdout %g: expected a share in [0, 1)", holdout);
+    sm_status st = sm_samples_create(test, ctx, s->p, (const char *const *)s->feature_names, s->k,
+                                     (const char *const *)s->class_names);
+    if (st != SM_OK || holdout == 0)
+        return st;
+    int64_t *held = NULL;
+    size_t nheld = 0, capheld = 0;
+    for (int c = 0; c < s->k; c++) {
+        size_t ng;
+        int oom;
+        int64_t *g = class_groups(s, c, &ng, &oom);
+        if (oom) {
+            free(held);
+            sm_samples_destroy(*test);
+            *test = NULL;
+            return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+        }
+        size_t take = (size_t)floor(holdout * (double)ng + 0.5);
+        if (ng > 0 && take > ng - 1)
+            take = ng - 1;
+        uint64_t stt = seed ^ (0x9FB21C651E98DF25ull * (uint64_t)(c + 1));
+        for (size_t i = 0; i < take; i++) {
+            size_t j = i + (size_t)(mix64(&stt) % (uint64_t)(ng - i));
+            int64_t t = g[i];
+            g[i] = g[j];
+            g[j] = t;
+            if (nheld == capheld) {
+                size_t cap = capheld ? capheld * 2 : 64;
+                int64_t *nh = realloc(held, cap * sizeof *nh);
+                if (!nh) {
+                    free(g);
+                    free(held);
+                    sm_samples_destroy(*test);
+                    *test = NULL;
+                    return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+                }
+                held = nh;
+                capheld = cap;
+            }
+            held[nheld++] = g[i];
+        }
+        free(g);
+    }
+    if (nheld > 0)
+        qsort(held, nheld, sizeof *held, cmp_i64);
+    size_t o = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        if (nheld > 0 && bsearch(&s->group[i], held, nheld, sizeof *held, cmp_i64)) {
+            if ((st = sm_samples_add(*test, ctx, s->x + i * (size_t)s->p, s->y[i], s->group[i])) !=
+                SM_OK) {
+                free(held);
+                sm_samples_destroy(*test);
+                *test = NULL;
+                return st;
+            }
+            continue;
+        }
+        if (o != i) {
+            memmove(s->x + o * (size_t)s->p, s->x + i * (size_t)s->p, (size_t)s->p * sizeof *s->x);
+            s->y[o] = s->y[i];
+            s->group[o] = s->group[i];
+        }
+        o++;
+    }
+    s->n = o;
+    free(held);
+    return SM_OK;
+}
+
+sm_status sm_samples_require(const sm_samples *s, sm_context *ctx, size_t min, const char *source,
+                             const char *why)
+{
+    size_t counts[SM_MAX_CLASSES];
+    sm_samples_class_counts(s, counts);
+    int worst = -1;
+    for (int c = 0; c < s->k; c++)
+        if (counts[c] < min && (worst < 0 || counts[c] < counts[worst]))
+            worst = c;
+    if (worst < 0)
+        return SM_OK;
+    char list[1024];
+    size_t len = 0;
+    list[0] = '\0';
+    for (int c = 0; c < s->k && len < sizeof list; c++) {
+        int w = snprintf(list + len, sizeof list - len, "%s%s %zu", c ? ", " : "",
+                         s->class_names[c], counts[c]);
+        if (w < 0)
+            break;
+        len += (size_t)w;
+    }
+    size_t ng = sm_samples_class_groups(s, worst);
+    return sm_error(ctx, SM_ERR_INPUT,
+                    "%s: class '%s' has %zu training sample%s (from %zu feature%s); at least %zu "
+                    "are needed%s%s (samples per class: %s)",
+                    source ? source : "training samples", s->class_names[worst], counts[worst],
+                    counts[worst] == 1 ? "" : "s", ng, ng == 1 ? "" : "s", min, why ? " " : "",
+                    why ? why : "", list);
+}

@@ -282,7 +282,7 @@ static sm_status check_inputs(sm_context *ctx, const sm_species_group *groups, s
     }
     for (size_t i = 0; i < nparcels; i++) {
         const sm_unc_parcel *p = &parcels[i];
-        char who[96];
+        char who[128];
         parcel_label(who, sizeof who, p, i);
         if (p->group >= ngroups)
             return sm_error(ctx, SM_ERR_INPUT,

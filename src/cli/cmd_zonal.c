@@ -111,9 +111,14 @@ int sm_cmd_zonal(int argc, char **argv)
     }
     /* One pass decodes each block once: GDAL's default cache (5 % of the RAM) would only hold
      * blocks that are never read again, and growing it costs page faults and resident memory.
-     * 64 MB holds the blocks of the strips in flight. */
-    if (!CPLGetConfigOption("GDAL_CACHEMAX", NULL))
-        CPLSetConfigOption("GDAL_CACHEMAX", "64");
+     * 64 MB per band read holds the blocks of the strips in flight (a pixel-interleaved file
+     * decodes every band of a block at once). */
+    if (!CPLGetConfigOption("GDAL_CACHEMAX", NULL)) {
+        char mb[16];
+        size_t nread = (opt.nbands ? opt.nbands : 1) + (opt.weights ? 1 : 0);
+        snprintf(mb, sizeof mb, "%zu", 64 * (nread < 16 ? nread : 16));
+        CPLSetConfigOption("GDAL_CACHEMAX", mb);
+    }
     sm_context *ctx = sm_context_create();
     if (!ctx)
         return 1;

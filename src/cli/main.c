@@ -22,6 +22,7 @@ static const command COMMANDS[] = {
     {"pools", sm_cmd_pools, "carbon storage maps from a lucode raster and pools table (InVEST)"},
     {"params", sm_cmd_params, "check the parameter tables and list the rows not verified"},
     {"area-estimate", sm_cmd_area, "accuracy, error-adjusted area and sample size (Olofsson 2014)"},
+    {"classify", sm_cmd_classify, "supervised land cover: random forest or maximum likelihood"},
 };
 
 int sm_cli_exit_code(sm_status st)

@@ -359,6 +359,17 @@ static int handler(void *user, const char *section, const char *name, const char
             return set_str(ps, &job->sink_to, value);
         if (strcmp(name, "data") == 0)
             return set_path(ps, &job->data_dir, value);
+        if (strcmp(name, "gwp") == 0) {
+            if (strcmp(value, "AR4") && strcmp(value, "AR5") && strcmp(value, "AR6"))
+                return fail(ps, "gwp = '%s': expected AR4, AR5 or AR6 (the IPCC GWP100 set for CH4)", value);
+            return set_str(ps, &job->gwp, value);
+        }
+        if (strcmp(name, "pools_soil") == 0) {
+            if (strcmp(value, "yes") && strcmp(value, "no"))
+                return fail(ps, "pools_soil = '%s': expected yes or no", value);
+            job->pools_soil = value[0] == 'y';
+            return 1;
+        }
         if (strcmp(name, "loss_threshold") == 0) {
             if (!parse_double(ps, name, value, &job->loss_threshold))
                 return 0;
@@ -367,7 +378,7 @@ static int handler(void *user, const char *section, const char *name, const char
             return 1;
         }
         return fail(ps, "[carbon]: unknown key '%s' (expected sink_from, sink_to, "
-                        "loss_threshold, data)",
+                        "loss_threshold, data, gwp, pools_soil)",
                     name);
     }
     if (strcmp(section, "ledger") == 0) {
@@ -450,6 +461,11 @@ static sm_status check_required(sm_context *ctx, sm_job *job)
     if (!job->name) {
         job->name = sm__strdup(ctx, "job");
         if (!job->name)
+            return SM_ERR_NOMEM;
+    }
+    if (!job->gwp) {
+        job->gwp = sm__strdup(ctx, "AR5");
+        if (!job->gwp)
             return SM_ERR_NOMEM;
     }
     if (!job->classifier) {
@@ -546,6 +562,7 @@ void sm_job_destroy(sm_job *job)
     free(job->sink_from);
     free(job->sink_to);
     free(job->ledger);
+    free(job->gwp);
     free(job);
 }
 

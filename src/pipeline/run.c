@@ -19,6 +19,7 @@
 #include "sinkmap/legend.h"
 #include "sinkmap/results.h"
 #include "sinkmap/table.h"
+#include "sinkmap/wetland.h"
 
 /* Per-parcel inventory facts resolved during planning. */
 typedef struct stand {
@@ -40,6 +41,8 @@ typedef struct sm__input {
 
 typedef struct run_state {
     sm__plan plan;
+    sm_wetland_rates *wetland;
+    double gwp_ch4;
     sm__input *inputs;
     size_t ninputs;
     char inputs_sha256[65], params_sha256[65];
@@ -95,6 +98,7 @@ static void free_state(run_state *rs)
     sm_parcel_geoms_destroy(plan->geoms);
     sm_parcels_destroy(plan->parcels);
     sm_params_destroy(rs->params);
+    sm_wetland_rates_destroy(rs->wetland);
     free(rs->stands);
     free(rs->dates);
     sm_results_destroy(rs->res);
@@ -193,6 +197,10 @@ static sm_status plan_job(sm_context *ctx, const sm_job *job, run_state *rs)
                             job->drones[d].chm, job->drones[d].id, job->path);
     if ((st = sm_params_load(&rs->params, ctx, sm_job_data_dir(job))) != SM_OK)
         return st;
+    if ((st = sm_wetland_rates_load(&rs->wetland, ctx, sm_job_data_dir(job))) != SM_OK)
+        return st;
+    if (sm_gwp_ch4(job->gwp, &rs->gwp_ch4) != 0)
+        return sm_error(ctx, SM_ERR_INPUT, "%s: [carbon] gwp = %s: unknown GWP set", job->path, job->gwp);
     sm_parcels_options po = SM_PARCELS_OPTIONS_INIT;
     po.encoding = job->encoding;
     for (int r = 0; r < SM_FIELD_COUNT; r++)
@@ -345,6 +353,7 @@ typedef struct cols {
     size_t area_ha, area_mu, repair, lc_inv, group, flags;
     size_t ff[64], obs[64], lc[64], nbr[64], vol[64], stk[64], c[64], cf[64];
     size_t dnbr, sink_c, sink_co2, diffpct;
+    size_t cp[64], sinkp, wl_co2, wl_ch4, wl_ch4e;
     size_t chm_mean[8], chm_cov[8], chm_obs[8];
 } cols;
 
@@ -435,10 +444,15 @@ static sm_status compute_results(sm_context *ctx, run_state *rs)
         ADDS(c.cf[s], SM_RESULT_REAL, "t C", "stand carbon, Fang continuous BEF: (aV+b)·CF × area", "cf_%s", id);
     }
     ADD(c.diffpct, SM_RESULT_REAL, "%", "difference of the Fang method from the volume-factor method at the last date", "c_diffpct");
+    for (size_t s = 0; s < ns; s++) {
+        const char *id = plan->scenes[s].job->id;
+        ADDS(c.cp[s], SM_RESULT_REAL, "t C", "carbon of land without a volume stand, by the pools table (data/pools_invest.csv) over the land-cover shares", "cp_%s", id);
+    }
     if (job->sink_from) {
         ADD(c.dnbr, SM_RESULT_REAL, "index", "dNBR = NBR(sink_from) − NBR(sink_to)", "dnbr");
         ADD(c.sink_c, SM_RESULT_REAL, "t C/yr", "removal between sink_from and sink_to (positive = sink)", "sink_tc");
         ADD(c.sink_co2, SM_RESULT_REAL, "t CO2e/yr", "removal in CO2 equivalent (× 44/12; positive = sink)", "sink_co2");
+        ADD(c.sinkp, SM_RESULT_REAL, "t CO2e/yr", "removal on land without a volume stand, from the change of cp_ between sink_from and sink_to", "sinkp_co2");
     }
     for (size_t d = 0; d < job->ndrones; d++) {
         const char *id = job->drones[d].id;
@@ -446,6 +460,9 @@ static sm_status compute_results(sm_context *ctx, run_state *rs)
         ADDS(c.chm_cov[d], SM_RESULT_REAL, "share", "canopy cover: share of CHM cells at least canopy_height tall", "cc_%s", id);
         ADDS(c.chm_obs[d], SM_RESULT_REAL, "share", "share of the parcel covered by the CHM", "cco_%s", id);
     }
+    ADD(c.wl_co2, SM_RESULT_REAL, "t CO2e/yr", "wetland carbon accumulation (area × rate of the wetland type, × 44/12; positive = removal)", "wl_co2");
+    ADD(c.wl_ch4, SM_RESULT_REAL, "t CH4/yr", "wetland methane emission (area × rate of the wetland type)", "wl_ch4");
+    ADD(c.wl_ch4e, SM_RESULT_REAL, "t CO2e/yr", "wetland methane emission in CO2 equivalent (× the job's GWP100 set)", "wl_ch4co2");
     ADD(c.flags, SM_RESULT_TEXT, "", "flags: loss_<scene>, cloud_<scene>, outside, nonforest_<scene>, method_diff, decline", "flags");
     ADD(c.repair, SM_RESULT_TEXT, "", "geometry repair made before the statistics (GEOS make-valid)", "repair");
 #undef ADD
@@ -568,8 +585,42 @@ static sm_status compute_results(sm_context *ctx, run_state *rs)
                 if (sk.t_c_per_yr < 0)
                     add_flag(flags, sizeof flags, "decline");
             }
-        } else if (sd->lc_code == 1 && job->fields[SM_FIELD_VOLUME]) {
-            add_flag(flags, sizeof flags, "no_volume");
+        } else {
+            if (sd->lc_code == 1 && job->fields[SM_FIELD_VOLUME])
+                add_flag(flags, sizeof flags, "no_volume");
+            /* Land without a volume stand: the pools table over the land-cover shares seen in
+             * the imagery (the inventory class where the scene does not observe the parcel). */
+            for (size_t s = 0; s < ns; s++) {
+                const sm__scene_acc *a = &plan->acc[i * ns + s];
+                double w = 0, dens = 0;
+                for (int k = 1; k <= 9; k++)
+                    w += a->cls[k];
+                for (int k = 1; k <= 9; k++) {
+                    double share = (obs[s] >= 0.5 && w > 0) ? a->cls[k] / w : (k == sd->lc_code ? 1.0 : 0.0);
+                    if (share <= 0)
+                        continue;
+                    const sm_carbon_pools *pl = NULL;
+                    if ((st = sm_params_pools(rs->params, ctx, k, &pl)) != SM_OK)
+                        return st;
+                    dens += share * (pl->c_above + pl->c_below + pl->c_dead + (job->pools_soil ? pl->c_soil : 0));
+                }
+                sm_results_set(r, i, c.cp[s], (w > 0 || sd->lc_code) ? dens * area_ha : NAN);
+            }
+            if (job->sink_from) {
+                double c0 = sm_results_get(r, i, c.cp[from]), c1 = sm_results_get(r, i, c.cp[to]);
+                if (!isnan(c0) && !isnan(c1)) {
+                    sm_sink sk;
+                    if ((st = sm_sink_between(ctx, c0, rs->dates[from], c1, rs->dates[to], &sk)) != SM_OK)
+                        return st;
+                    sm_results_set(r, i, c.sinkp, sk.t_co2e_per_yr);
+                }
+            }
+        }
+        const sm_wetland_type *wt = sm_wetland_find(rs->wetland, sm_parcels_str(p, i, SM_FIELD_LAND_CLASS));
+        if (wt && job->fields[SM_FIELD_LAND_CLASS]) {
+            sm_results_set(r, i, c.wl_co2, area_ha * wt->c_rate * SM_CO2_PER_C);
+            sm_results_set(r, i, c.wl_ch4, area_ha * wt->ch4 / 1000.0);
+            sm_results_set(r, i, c.wl_ch4e, area_ha * wt->ch4 / 1000.0 * rs->gwp_ch4);
         }
         if ((st = sm_results_set_text(r, ctx, i, c.flags, flags[0] ? flags : NULL)) != SM_OK)
             return st;
@@ -584,8 +635,8 @@ typedef struct group_sum {
     char key[128];
     size_t n;
     double area_ha, stand_ha;
-    double forest_ha[64], stock[64], carbon[64], carbon_fang[64];
-    double sink_c, sink_co2;
+    double forest_ha[64], stock[64], carbon[64], carbon_fang[64], pools[64];
+    double sink_c, sink_co2, sink_pools, wl_co2, wl_ch4, wl_ch4e;
 } group_sum;
 
 static double val0(const sm_results *r, size_t i, long col)
@@ -686,9 +737,15 @@ static sm_status write_summary(sm_context *ctx, run_state *rs, const char *path)
                 x->carbon[s] += val0(r, i, sm_results_find(r, name));
                 snprintf(name, sizeof name, "cf_%s", id);
                 x->carbon_fang[s] += val0(r, i, sm_results_find(r, name));
+                snprintf(name, sizeof name, "cp_%s", id);
+                x->pools[s] += val0(r, i, sm_results_find(r, name));
             }
             x->sink_c += val0(r, i, sm_results_find(r, "sink_tc"));
             x->sink_co2 += val0(r, i, sm_results_find(r, "sink_co2"));
+            x->sink_pools += val0(r, i, sm_results_find(r, "sinkp_co2"));
+            x->wl_co2 += val0(r, i, sm_results_find(r, "wl_co2"));
+            x->wl_ch4 += val0(r, i, sm_results_find(r, "wl_ch4"));
+            x->wl_ch4e += val0(r, i, sm_results_find(r, "wl_ch4co2"));
         }
         for (size_t g = g0; g < ng; g++)
             gs[g].group = gname;
@@ -702,17 +759,22 @@ static sm_status write_summary(sm_context *ctx, run_state *rs, const char *path)
     char name[64];
     for (size_t s = 0; s < ns; s++) {
         const char *id = plan->scenes[s].job->id;
-        const char *fmts[] = {"forest_ha_%s", "stock_m3_%s", "carbon_tc_%s", "carbon_fang_tc_%s", "carbon_tco2e_%s"};
-        for (size_t k = 0; k < 5; k++) {
+        const char *fmts[] = {"forest_ha_%s", "stock_m3_%s", "carbon_tc_%s", "carbon_fang_tc_%s", "carbon_tco2e_%s",
+                              "carbon_pools_tc_%s"};
+        for (size_t k = 0; k < 6; k++) {
             snprintf(name, sizeof name, fmts[k], id);
             if ((st = sm_csv_writer_text(w, name)) != SM_OK)
                 goto end;
         }
     }
     if (job->sink_from) {
-        if ((st = sm_csv_writer_text(w, "sink_tc_per_yr")) != SM_OK || (st = sm_csv_writer_text(w, "sink_tco2e_per_yr")) != SM_OK)
+        if ((st = sm_csv_writer_text(w, "sink_tc_per_yr")) != SM_OK || (st = sm_csv_writer_text(w, "sink_tco2e_per_yr")) != SM_OK ||
+            (st = sm_csv_writer_text(w, "sink_pools_tco2e_per_yr")) != SM_OK)
             goto end;
     }
+    if ((st = sm_csv_writer_text(w, "wetland_sink_tco2e_per_yr")) != SM_OK || (st = sm_csv_writer_text(w, "wetland_ch4_t_per_yr")) != SM_OK ||
+        (st = sm_csv_writer_text(w, "wetland_ch4_tco2e_per_yr")) != SM_OK)
+        goto end;
     if ((st = sm_csv_writer_end_row(w)) != SM_OK)
         goto end;
     for (size_t g = 0; g < ng; g++) {
@@ -724,13 +786,17 @@ static sm_status write_summary(sm_context *ctx, run_state *rs, const char *path)
             (st = sm_csv_writer_double(w, sm_ha_to_mu(x->stand_ha))) != SM_OK)
             goto end;
         for (size_t s = 0; s < ns; s++) {
-            double v[5] = {x->forest_ha[s], x->stock[s], x->carbon[s], x->carbon_fang[s], sm_c_to_co2e(x->carbon[s])};
-            for (size_t k = 0; k < 5; k++)
+            double v[6] = {x->forest_ha[s], x->stock[s], x->carbon[s], x->carbon_fang[s], sm_c_to_co2e(x->carbon[s]), x->pools[s]};
+            for (size_t k = 0; k < 6; k++)
                 if ((st = sm_csv_writer_double(w, v[k])) != SM_OK)
                     goto end;
         }
         if (job->sink_from && ((st = sm_csv_writer_double(w, x->sink_c)) != SM_OK ||
-                               (st = sm_csv_writer_double(w, x->sink_co2)) != SM_OK))
+                               (st = sm_csv_writer_double(w, x->sink_co2)) != SM_OK ||
+                               (st = sm_csv_writer_double(w, x->sink_pools)) != SM_OK))
+            goto end;
+        if ((st = sm_csv_writer_double(w, x->wl_co2)) != SM_OK || (st = sm_csv_writer_double(w, x->wl_ch4)) != SM_OK ||
+            (st = sm_csv_writer_double(w, x->wl_ch4e)) != SM_OK)
             goto end;
         if ((st = sm_csv_writer_end_row(w)) != SM_OK)
             goto end;
@@ -914,6 +980,7 @@ static sm_status hash_inputs(sm_context *ctx, run_state *rs)
     sm_sha256_init(&h);
     for (size_t k = 0; k < sm_params_file_count(rs->params); k++)
         sm_sha256_update(&h, sm_params_file(rs->params, k)->sha256, 64);
+    sm_sha256_update(&h, sm_wetland_rates_sha256(rs->wetland), 64);
     sm_sha256_final(&h, dig);
     sm_hex(dig, 32, rs->params_sha256);
     return SM_OK;
@@ -961,9 +1028,13 @@ static sm_status write_run_json(sm_context *ctx, run_state *rs, const char *path
         json_str(f, pf->table);
         fprintf(f, ", \"path\": ");
         json_str(f, pf->path);
-        fprintf(f, ", \"sha256\": \"%s\"}%s\n", pf->sha256, k + 1 < np ? "," : "");
+        fprintf(f, ", \"sha256\": \"%s\"},\n", pf->sha256);
     }
-    fprintf(f, "  ],\n  \"scenes\": [\n");
+    fprintf(f, "    {\"table\": \"wetland_rates\", \"path\": ");
+    json_str(f, sm_wetland_rates_path(rs->wetland));
+    fprintf(f, ", \"sha256\": \"%s\"}\n", sm_wetland_rates_sha256(rs->wetland));
+    fprintf(f, "  ],\n  \"gwp_ch4\": {\"set\": \"%s\", \"value\": %g},\n", job->gwp, rs->gwp_ch4);
+    fprintf(f, "  \"scenes\": [\n");
     for (size_t s = 0; s < plan->nscenes; s++) {
         const sm__scene *sc = &plan->scenes[s];
         fprintf(f, "    {\"id\": ");

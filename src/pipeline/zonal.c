@@ -406,9 +406,11 @@ static int64_t block_rows(const char *path, int band)
     return by > 0 ? by : 0;
 }
 
-/* Rows per strip: about 4 million cells over every band read, at most 512 rows; rounded to
- * whole blocks so that each block is decoded by one worker only, once (the block height itself
- * when it is taller, as long as a strip stays under three times the budget). */
+/* Rows per strip: about 4 million cells over every band read, at most 512 rows, rounded down to
+ * whole blocks so that each block is decoded once, by one worker. When a block is taller than
+ * that, the strip is one block high as long as it stays under 8 times the budget (256 MB of
+ * doubles; e.g. 512-row tiles of a 10980-column raster with up to 5 bands); otherwise strips
+ * cut through blocks, and a block shared by two strips may be decoded twice. */
 static int64_t zonal_strip_rows(int64_t ncols, size_t nread, int64_t bh)
 {
     const int64_t budget = 4 * 1024 * 1024;
@@ -421,7 +423,7 @@ static int64_t zonal_strip_rows(int64_t ncols, size_t nread, int64_t bh)
     if (bh > 1) {
         if (rows >= bh)
             rows -= rows % bh;
-        else if (bh <= 3 * budget / per_row)
+        else if (bh <= 8 * budget / per_row)
             rows = bh;
     }
     return rows;
