@@ -400,6 +400,43 @@ static void test_summary_and_indicators(void **state)
     sm_table_destroy(ind);
 }
 
+/* Wetland parcels: area × the table's rates; CH4 in CO2e with AR5's 28 (the demo's default). */
+static void test_wetland(void **state)
+{
+    (void)state;
+    char p[512];
+    snprintf(p, sizeof p, "%s/parcels.csv", out1);
+    sm_table *r = read_table(p), *t = read_table(DEMO "/truth/parcels_truth.csv");
+    sm_table *w = read_table(SM_SOURCE_DIR "/data/wetland_rates.csv");
+    size_t n = 0;
+    for (size_t i = 0; i < sm_table_rows(t); i++) {
+        const char *dl = sm_table_cell(t, i, col(t, "DI_LEI"));
+        size_t best = SIZE_MAX, best_len = 0;
+        for (size_t k = 0; k < sm_table_rows(w); k++) {
+            const char *pre = sm_table_cell(w, k, col(w, "code_prefix"));
+            if (strlen(pre) > best_len && strncmp(dl, pre, strlen(pre)) == 0) {
+                best = k;
+                best_len = strlen(pre);
+            }
+        }
+        double ch4 = num(r, i, col(r, "wl_ch4")), ch4e = num(r, i, col(r, "wl_ch4co2")), co2 = num(r, i, col(r, "wl_co2"));
+        if (best == SIZE_MAX) {
+            assert_true(isnan(ch4) && isnan(co2));
+            continue;
+        }
+        double a = num(r, i, col(r, "area_ha"));
+        assert_true(fabs(ch4 - a * num(w, best, col(w, "ch4_kg_ha_yr")) / 1000) < 1e-9 * (1 + ch4));
+        assert_true(fabs(ch4e - 28 * ch4) < 1e-9 * (1 + ch4e));
+        assert_true(fabs(co2 - a * num(w, best, col(w, "c_rate_t_ha_yr")) * 44 / 12) < 1e-9 * (1 + co2));
+        n++;
+    }
+    print_message("%zu wetland parcels checked\n", n);
+    assert_true(n > 0);
+    sm_table_destroy(r);
+    sm_table_destroy(t);
+    sm_table_destroy(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -407,7 +444,7 @@ int main(void)
         cmocka_unit_test(test_forest_fraction),   cmocka_unit_test(test_total_carbon),
         cmocka_unit_test(test_parcel_layer),      cmocka_unit_test(test_run_json),
         cmocka_unit_test(test_threads_identical), cmocka_unit_test(test_ledger_entries),
-        cmocka_unit_test(test_summary_and_indicators),
+        cmocka_unit_test(test_summary_and_indicators), cmocka_unit_test(test_wetland),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
