@@ -83,7 +83,7 @@ static void test_outputs_exist(void **state)
 {
     (void)state;
     const char *files[] = {"landcover_2023a.tif", "landcover_2024s.tif", "landcover_2024a.tif",
-                           "parcels.gpkg", "parcels.csv", "summary.csv", "indicators.csv", "run.json"};
+                           "parcels.gpkg", "parcels.csv", "summary.csv", "indicators.csv", "uncertainty.csv", "run.json"};
     for (size_t k = 0; k < sizeof files / sizeof files[0]; k++) {
         char p[512];
         snprintf(p, sizeof p, "%s/%s", out1, files[k]);
@@ -437,6 +437,42 @@ static void test_wetland(void **state)
     sm_table_destroy(w);
 }
 
+/* uncertainty.csv: the estimates are the parcels' sums; both approaches bracket them and agree. */
+static void test_uncertainty(void **state)
+{
+    (void)state;
+    char p[512];
+    snprintf(p, sizeof p, "%s/parcels.csv", out1);
+    sm_table *r = read_table(p);
+    snprintf(p, sizeof p, "%s/uncertainty.csv", out1);
+    sm_table *u = read_table(p);
+    double stock = 0, sink = 0;
+    for (size_t i = 0; i < sm_table_rows(r); i++) {
+        double c = num(r, i, col(r, "c_2024a")), k = num(r, i, col(r, "sink_co2"));
+        stock += isnan(c) ? 0 : c;
+        sink += isnan(k) ? 0 : k;
+        double lo = num(r, i, col(r, "sink_mclo")), hi = num(r, i, col(r, "sink_mchi"));
+        if (!isnan(k) && k != 0) /* a parcel's interval brackets its estimate */
+            assert_true(lo <= k && k <= hi);
+    }
+    double hw[3] = {0, 0, 0};
+    for (size_t i = 0; i < sm_table_rows(u); i++) {
+        if (strcmp(sm_table_cell(u, i, col(u, "level")), "total") != 0)
+            continue;
+        int a = atoi(sm_table_cell(u, i, col(u, "approach")));
+        double est = num(u, i, col(u, "sink_tco2e_per_yr")), lo = num(u, i, col(u, "sink_lo95")), hi = num(u, i, col(u, "sink_hi95"));
+        assert_true(fabs(num(u, i, col(u, "stock2_tc")) - stock) < 1e-6 * stock);
+        assert_true(fabs(est - sink) < 1e-6 * fabs(sink));
+        assert_true(lo < est && est < hi);
+        hw[a] = (hi - lo) / 2;
+    }
+    print_message("total sink 95%% half-width: Approach 1 %.1f, Monte Carlo %.1f t CO2e/yr\n", hw[1], hw[2]);
+    assert_true(hw[1] > 0 && hw[2] > 0);
+    assert_true(fabs(hw[2] / hw[1] - 1) < 0.25);
+    sm_table_destroy(r);
+    sm_table_destroy(u);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -445,6 +481,7 @@ int main(void)
         cmocka_unit_test(test_parcel_layer),      cmocka_unit_test(test_run_json),
         cmocka_unit_test(test_threads_identical), cmocka_unit_test(test_ledger_entries),
         cmocka_unit_test(test_summary_and_indicators), cmocka_unit_test(test_wetland),
+        cmocka_unit_test(test_uncertainty),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

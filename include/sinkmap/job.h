@@ -90,6 +90,9 @@ typedef struct sm_job {
     char *gwp;                 /* GWP set for CH4: AR4, AR5 (default), AR6 */
     int pools_soil;            /* include soil carbon in the pools-table carbon (default no) */
 
+    size_t mc_draws;      /* [uncertainty] draws (default 1000; 0 = Approach 1 only) */
+    unsigned long long mc_seed; /* [uncertainty] seed (default 1) */
+
     char *ledger;    /* [ledger] path; NULL = ledger.sqlite beside the output folder */
     int no_ledger;   /* [ledger] path = none */
 } sm_job;

@@ -74,6 +74,11 @@ double sm_rf_oob_error(const sm_rf *rf);
  * Thread-safe: rf is only read. */
 int sm_rf_predict(const sm_rf *rf, const float *x, float *confidence);
 
+/* Classifies n pixels x[n*p] as sm_rf_predict does into cls[n] (-1 for a non-finite value)
+ * and conf[n] (may be NULL). Walks the pixels tree by tree in blocks, so that one tree stays
+ * in cache; the results are those of sm_rf_predict exactly. Thread-safe. */
+void sm_rf_predict_block(const sm_rf *rf, const float *x, size_t n, int *cls, float *conf);
+
 #ifdef __cplusplus
 }
 #endif

@@ -279,6 +279,20 @@ void sm_model_predict_codes(const sm_model *m, const float *x, size_t n, uint8_t
                             float *conf)
 {
     uint8_t rejected = (uint8_t)sm_model_unclassified_code(m);
+    if (m->rf) {
+        enum { CHUNK = 1024 };
+        int cls[CHUNK];
+        for (size_t i0 = 0; i0 < n; i0 += CHUNK) {
+            size_t c = n - i0 < CHUNK ? n - i0 : CHUNK;
+            sm_rf_predict_block(m->rf, x + i0 * (size_t)m->p, c, cls, conf ? conf + i0 : NULL);
+            for (size_t i = 0; i < c; i++) {
+                code[i0 + i] = cls[i] < 0 ? 0 : (uint8_t)(cls[i] + 1);
+                if (cls[i] < 0 && conf)
+                    conf[i0 + i] = NAN;
+            }
+        }
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         const float *xi = x + i * (size_t)m->p;
         int finite = 1;

@@ -17,6 +17,11 @@ struct sm_rf {
     double oob_error;
     sm_rf_node **trees;
     size_t *nnodes;
+    /* For prediction in lockstep: each tree's nodes with every leaf turned into a node that
+     * sends any finite x back to itself (feature 0, threshold +inf, child = itself), and the
+     * tree's depth, so that a fixed number of steps reaches the leaf without a branch. */
+    sm_rf_node **walk;
+    int *depth;
 };
 
 /* ---- random numbers: splitmix64 to seed, xoshiro256** to draw ------------------------------- */
@@ -393,8 +398,13 @@ void sm_rf_destroy(sm_rf *rf)
     if (rf->trees)
         for (int t = 0; t < rf->ntrees; t++)
             free(rf->trees[t]);
+    if (rf->walk)
+        for (int t = 0; t < rf->ntrees; t++)
+            free(rf->walk[t]);
     free(rf->trees);
     free(rf->nnodes);
+    free(rf->walk);
+    free(rf->depth);
     free(rf);
 }
 
@@ -408,11 +418,47 @@ static sm_rf *rf_alloc(int p, int k, int ntrees)
     rf->ntrees = ntrees;
     rf->trees = calloc((size_t)ntrees, sizeof *rf->trees);
     rf->nnodes = calloc((size_t)ntrees, sizeof *rf->nnodes);
-    if (!rf->trees || !rf->nnodes) {
+    rf->walk = calloc((size_t)ntrees, sizeof *rf->walk);
+    rf->depth = calloc((size_t)ntrees, sizeof *rf->depth);
+    if (!rf->trees || !rf->nnodes || !rf->walk || !rf->depth) {
         sm_rf_destroy(rf);
         return NULL;
     }
     return rf;
+}
+
+/* Builds the lockstep copies of the trees (see struct sm_rf); returns -1 when out of memory. */
+static int build_walk(sm_rf *rf)
+{
+    for (int t = 0; t < rf->ntrees; t++) {
+        size_t nn = rf->nnodes[t];
+        const sm_rf_node *nd = rf->trees[t];
+        sm_rf_node *w = malloc(nn * sizeof *w);
+        int *d = malloc(nn * sizeof *d);
+        if (!w || !d) {
+            free(w);
+            free(d);
+            return -1;
+        }
+        int maxd = 0;
+        d[0] = 0;
+        for (size_t i = 0; i < nn; i++) {
+            if (nd[i].feature >= 0) {
+                w[i] = nd[i];
+                d[nd[i].child] = d[nd[i].child + 1] = d[i] + 1;
+            } else {
+                w[i].feature = 0;
+                w[i].threshold = INFINITY;
+                w[i].child = (int32_t)i;
+                if (d[i] > maxd)
+                    maxd = d[i];
+            }
+        }
+        free(d);
+        rf->walk[t] = w;
+        rf->depth[t] = maxd;
+    }
+    return 0;
 }
 
 sm_status sm_rf_train(sm_rf **out, sm_context *ctx, const float *x, const int *y, size_t n,
@@ -550,6 +596,8 @@ sm_status sm_rf_train(sm_rf **out, sm_context *ctx, const float *x, const int *y
         rf->nnodes[t] = trees[t].n;
         trees[t].nodes = NULL;
     }
+    if (build_walk(rf) != 0)
+        st = sm_error(ctx, SM_ERR_NOMEM, "random forest: out of memory");
 end:
     if (workers)
         for (int i = 0; i < nthreads; i++)
@@ -609,6 +657,10 @@ sm_status sm_rf_from_trees(sm_rf **out, sm_context *ctx, int p, int k, int ntree
         memcpy(rf->trees[t], trees[t], nn * sizeof *rf->trees[t]);
         rf->nnodes[t] = nn;
     }
+    if (build_walk(rf) != 0) {
+        sm_rf_destroy(rf);
+        return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+    }
     if (params)
         rf->params = *params;
     rf->params.ntrees = ntrees;
@@ -657,4 +709,70 @@ int sm_rf_predict(const sm_rf *rf, const float *x, float *confidence)
     if (confidence)
         *confidence = (float)votes[best] / (float)rf->ntrees;
     return best;
+}
+
+void sm_rf_predict_block(const sm_rf *rf, const float *x, size_t n, int *cls, float *conf)
+{
+    enum { BLOCK = 128, MAXK = 32 };
+    int p = rf->p, k = rf->k;
+    uint16_t votes[BLOCK * MAXK]; /* up to 32 classes on the stack, else pixel by pixel */
+    for (size_t b0 = 0; b0 < n; b0 += BLOCK) {
+        size_t m = n - b0 < BLOCK ? n - b0 : BLOCK;
+        const float *xb = x + b0 * (size_t)p;
+        if (k > MAXK || rf->ntrees > 65535) {
+            for (size_t i = 0; i < m; i++)
+                cls[b0 + i] = sm_rf_predict(rf, xb + i * (size_t)p, conf ? &conf[b0 + i] : NULL);
+            continue;
+        }
+        uint8_t ok[BLOCK];
+        for (size_t i = 0; i < m; i++) {
+            ok[i] = 1;
+            for (int j = 0; j < p; j++)
+                if (!isfinite(xb[i * (size_t)p + (size_t)j])) {
+                    ok[i] = 0;
+                    break;
+                }
+        }
+        memset(votes, 0, m * (size_t)k * sizeof *votes);
+        /* Eight pixels walk each tree in lockstep for the tree's depth: no branch depends on
+         * the data and the eight chains of loads overlap. Pixels with no data walk a vector of
+         * zeros and are not counted. */
+        static const float zeros[SM_MAX_FEATURES];
+        for (size_t i0 = 0; i0 < m; i0 += 8) {
+            const float *xs[8];
+            int32_t j[8];
+            size_t lanes = m - i0 < 8 ? m - i0 : 8;
+            for (size_t l = 0; l < 8; l++)
+                xs[l] = (l < lanes && ok[i0 + l]) ? xb + (i0 + l) * (size_t)p : zeros;
+            for (int t = 0; t < rf->ntrees; t++) {
+                const sm_rf_node *w = rf->walk[t];
+                for (size_t l = 0; l < 8; l++)
+                    j[l] = 0;
+                for (int s = 0; s < rf->depth[t]; s++)
+                    for (size_t l = 0; l < 8; l++) {
+                        const sm_rf_node *nd = &w[j[l]];
+                        j[l] = nd->child + !(xs[l][nd->feature] <= nd->threshold);
+                    }
+                const sm_rf_node *nd = rf->trees[t];
+                for (size_t l = 0; l < lanes; l++)
+                    votes[(i0 + l) * (size_t)k + (size_t)nd[j[l]].child]++;
+            }
+        }
+        for (size_t i = 0; i < m; i++) {
+            if (!ok[i]) {
+                cls[b0 + i] = -1;
+                if (conf)
+                    conf[b0 + i] = 0;
+                continue;
+            }
+            const uint16_t *v = votes + i * (size_t)k;
+            int best = 0;
+            for (int c = 1; c < k; c++)
+                if (v[c] > v[best])
+                    best = c;
+            cls[b0 + i] = best;
+            if (conf)
+                conf[b0 + i] = (float)v[best] / (float)rf->ntrees;
+        }
+    }
 }

@@ -381,6 +381,26 @@ static int handler(void *user, const char *section, const char *name, const char
                         "loss_threshold, data, gwp, pools_soil)",
                     name);
     }
+    if (strcmp(section, "uncertainty") == 0) {
+        int v;
+        if (strcmp(name, "draws") == 0) {
+            if (!parse_int(ps, name, value, &v))
+                return 0;
+            if (v < 0 || v > 1000000)
+                return fail(ps, "draws = %s: expected 0 (Approach 1 only) to 1000000", value);
+            job->mc_draws = (size_t)v;
+            return 1;
+        }
+        if (strcmp(name, "seed") == 0) {
+            if (!parse_int(ps, name, value, &v))
+                return 0;
+            if (v < 0)
+                return fail(ps, "seed = %s: expected a whole number >= 0", value);
+            job->mc_seed = (unsigned long long)v;
+            return 1;
+        }
+        return fail(ps, "[uncertainty]: unknown key '%s' (expected draws, seed)", name);
+    }
     if (strcmp(section, "ledger") == 0) {
         if (strcmp(name, "path") == 0) {
             if (strcmp(value, "none") == 0) {
@@ -393,7 +413,7 @@ static int handler(void *user, const char *section, const char *name, const char
         return fail(ps, "[ledger]: unknown key '%s' (expected path)", name);
     }
     return fail(ps, "unknown section [%s] (expected job, parcels, scene.<id>, drone.<id>, "
-                    "classifier, carbon, ledger)",
+                    "classifier, carbon, uncertainty, ledger)",
                 section);
 }
 
@@ -486,6 +506,8 @@ sm_status sm_job_load(sm_job **out, sm_context *ctx, const char *path)
     if (!job)
         return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
     job->loss_threshold = 0.1;
+    job->mc_draws = 1000;
+    job->mc_seed = 1;
     job->default_survey_year = NAN;
     job->path = sm__strdup(ctx, path);
     job->dir = sm__path_dirname(ctx, path);

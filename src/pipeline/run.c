@@ -19,6 +19,7 @@
 #include "sinkmap/legend.h"
 #include "sinkmap/results.h"
 #include "sinkmap/table.h"
+#include "sinkmap/uncertainty.h"
 #include "sinkmap/wetland.h"
 
 /* Per-parcel inventory facts resolved during planning. */
@@ -41,6 +42,10 @@ typedef struct sm__input {
 
 typedef struct run_state {
     sm__plan plan;
+    sm_unc_result *unc1, *unc2; /* Approach 1 and 2, over the stands (NULL without a sink period) */
+    size_t *unc_index;          /* parcel -> row in unc results, SIZE_MAX when not a stand */
+    char **unit_names;          /* township of each aggregation unit */
+    size_t nunits;
     sm_wetland_rates *wetland;
     double gwp_ch4;
     sm__input *inputs;
@@ -99,6 +104,13 @@ static void free_state(run_state *rs)
     sm_parcels_destroy(plan->parcels);
     sm_params_destroy(rs->params);
     sm_wetland_rates_destroy(rs->wetland);
+    sm_unc_result_destroy(rs->unc1);
+    sm_unc_result_destroy(rs->unc2);
+    free(rs->unc_index);
+    if (rs->unit_names)
+        for (size_t k = 0; k < rs->nunits; k++)
+            free(rs->unit_names[k]);
+    free(rs->unit_names);
     free(rs->stands);
     free(rs->dates);
     sm_results_destroy(rs->res);
@@ -628,6 +640,149 @@ static sm_status compute_results(sm_context *ctx, run_state *rs)
     return SM_OK;
 }
 
+/* ---- uncertainty of stocks and sinks (IPCC Approaches 1 and 2) ---- */
+
+static sm_status compute_uncertainty(sm_context *ctx, run_state *rs)
+{
+    sm__plan *plan = &rs->plan;
+    const sm_job *job = plan->job;
+    if (!job->sink_from)
+        return SM_OK;
+    sm_status st = SM_OK;
+    size_t ng = sm_params_group_count(rs->params), n = 0;
+    sm_species_group *groups = calloc(ng ? ng : 1, sizeof *groups);
+    sm_unc_parcel *up = calloc(plan->nparcels ? plan->nparcels : 1, sizeof *up);
+    rs->unc_index = malloc((plan->nparcels ? plan->nparcels : 1) * sizeof *rs->unc_index);
+    rs->unit_names = calloc(plan->nparcels + 1, sizeof *rs->unit_names);
+    if (!groups || !up || !rs->unc_index || !rs->unit_names) {
+        st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+        goto end;
+    }
+    for (size_t k = 0; k < ng; k++)
+        groups[k] = *sm_params_group(rs->params, k);
+    char v1[16], v2[16];
+    snprintf(v1, sizeof v1, "vol_%s", job->sink_from);
+    snprintf(v2, sizeof v2, "vol_%s", job->sink_to);
+    long c1 = sm_results_find(rs->res, v1), c2 = sm_results_find(rs->res, v2), ca = sm_results_find(rs->res, "area_ha");
+    for (size_t i = 0; i < plan->nparcels; i++) {
+        rs->unc_index[i] = SIZE_MAX;
+        const stand *sd = &rs->stands[i];
+        if (!sd->is_stand)
+            continue;
+        sm_unc_parcel *u = &up[n];
+        for (size_t k = 0; k < ng; k++)
+            if (strcmp(groups[k].key, sd->group->key) == 0)
+                u->group = k;
+        /* the aggregation unit: the township within its county */
+        char key[256];
+        snprintf(key, sizeof key, "%s/%s", sm_parcels_str(plan->parcels, i, SM_FIELD_COUNTY),
+                 sm_parcels_str(plan->parcels, i, SM_FIELD_TOWNSHIP));
+        size_t unit;
+        for (unit = 0; unit < rs->nunits; unit++)
+            if (strcmp(rs->unit_names[unit], key) == 0)
+                break;
+        if (unit == rs->nunits) {
+            rs->unit_names[unit] = sm__strdup(ctx, key);
+            if (!rs->unit_names[unit]) {
+                st = SM_ERR_NOMEM;
+                goto end;
+            }
+            rs->nunits++;
+        }
+        u->unit = unit;
+        u->v1 = sm_results_get(rs->res, i, (size_t)c1);
+        u->v2 = sm_results_get(rs->res, i, (size_t)c2);
+        u->area_ha = sm_results_get(rs->res, i, (size_t)ca);
+        rs->unc_index[i] = n++;
+    }
+    if (n == 0)
+        goto end;
+    sm_unc_options o = SM_UNC_OPTIONS_INIT;
+    o.units = rs->nunits;
+    o.years = sm_decimal_year(rs->dates[sm_job_find_scene(job, job->sink_to) - job->scenes]) -
+              sm_decimal_year(rs->dates[sm_job_find_scene(job, job->sink_from) - job->scenes]);
+    o.threads = plan->threads;
+    o.seed = job->mc_seed;
+    o.draws = job->mc_draws;
+    if ((st = sm_uncertainty_approach1(&rs->unc1, ctx, groups, ng, up, n, &o)) != SM_OK)
+        goto end;
+    if (job->mc_draws > 0 && (st = sm_uncertainty_mc(&rs->unc2, ctx, groups, ng, up, n, &o)) != SM_OK)
+        goto end;
+end:
+    free(groups);
+    free(up);
+    return st;
+}
+
+static sm_status write_uncertainty(sm_context *ctx, run_state *rs, const char *path)
+{
+    sm_csv_writer *w = NULL;
+    sm_status st = sm_csv_writer_open(&w, ctx, path, SM_CSV_BOM);
+    if (st != SM_OK)
+        return st;
+    const char *head[] = {"level", "key", "approach", "draws",
+                          "stock1_tc", "stock1_lo95", "stock1_hi95", "stock2_tc", "stock2_lo95", "stock2_hi95",
+                          "sink_tco2e_per_yr", "sink_mean", "sink_lo95", "sink_hi95"};
+    for (size_t k = 0; k < 14 && st == SM_OK; k++)
+        st = sm_csv_writer_text(w, head[k]);
+    if (st == SM_OK)
+        st = sm_csv_writer_end_row(w);
+    for (int a = 0; a < 2 && st == SM_OK; a++) {
+        const sm_unc_result *u = a == 0 ? rs->unc1 : rs->unc2;
+        if (!u)
+            continue;
+        for (size_t k = 0; k <= u->nunits && st == SM_OK; k++) {
+            const sm_unc_figures *f = k == 0 ? &u->total : &u->units[k - 1];
+            double v[10] = {f->stock1.estimate, f->stock1.lo95, f->stock1.hi95, f->stock2.estimate, f->stock2.lo95,
+                            f->stock2.hi95, f->sink.estimate, f->sink.mean, f->sink.lo95, f->sink.hi95};
+            if ((st = sm_csv_writer_text(w, k == 0 ? "total" : "township")) != SM_OK ||
+                (st = sm_csv_writer_text(w, k == 0 ? "all" : rs->unit_names[k - 1])) != SM_OK ||
+                (st = sm_csv_writer_long(w, a + 1)) != SM_OK || (st = sm_csv_writer_long(w, (long long)u->draws)) != SM_OK)
+                break;
+            for (size_t q = 0; q < 10 && st == SM_OK; q++)
+                st = sm_csv_writer_double(w, v[q]);
+            if (st == SM_OK)
+                st = sm_csv_writer_end_row(w);
+        }
+    }
+    if (st != SM_OK) {
+        sm_csv_writer_destroy(w);
+        return st;
+    }
+    return sm_csv_writer_close(w);
+}
+
+/* Per-parcel 95 % intervals of the sink, both approaches, into the results table. */
+static sm_status add_interval_fields(sm_context *ctx, run_state *rs)
+{
+    if (!rs->unc1)
+        return SM_OK;
+    sm_status st;
+    size_t a_lo, a_hi, m_lo = 0, m_hi = 0;
+    if ((st = sm_results_add(rs->res, ctx, "sink_a1lo", SM_RESULT_REAL, "t CO2e/yr",
+                             "sink 95% interval, lower bound, IPCC Approach 1", &a_lo)) != SM_OK ||
+        (st = sm_results_add(rs->res, ctx, "sink_a1hi", SM_RESULT_REAL, "t CO2e/yr",
+                             "sink 95% interval, upper bound, IPCC Approach 1", &a_hi)) != SM_OK)
+        return st;
+    if (rs->unc2 && ((st = sm_results_add(rs->res, ctx, "sink_mclo", SM_RESULT_REAL, "t CO2e/yr",
+                                          "sink 95% interval, lower bound, Monte Carlo (2.5 percentile)", &m_lo)) != SM_OK ||
+                     (st = sm_results_add(rs->res, ctx, "sink_mchi", SM_RESULT_REAL, "t CO2e/yr",
+                                          "sink 95% interval, upper bound, Monte Carlo (97.5 percentile)", &m_hi)) != SM_OK))
+        return st;
+    for (size_t i = 0; i < rs->plan.nparcels; i++) {
+        size_t k = rs->unc_index[i];
+        if (k == SIZE_MAX)
+            continue;
+        sm_results_set(rs->res, i, a_lo, rs->unc1->parcels[k].sink.lo95);
+        sm_results_set(rs->res, i, a_hi, rs->unc1->parcels[k].sink.hi95);
+        if (rs->unc2) {
+            sm_results_set(rs->res, i, m_lo, rs->unc2->parcels[k].sink.lo95);
+            sm_results_set(rs->res, i, m_hi, rs->unc2->parcels[k].sink.hi95);
+        }
+    }
+    return SM_OK;
+}
+
 /* ---- summary.csv ---- */
 
 typedef struct group_sum {
@@ -1073,8 +1228,8 @@ end:
 static const char LEDGER_METHOD[] =
     "stand carbon by volume factors C = V*SVD*BEF*(1+R)*CF (IPCC 2006 Vol.4); inventory volume "
     "projected by a Richards growth ratio and reduced by the forest loss seen in the imagery; sink "
-    "by stock difference (IPCC 2006 eq. 2.5); 95% interval: IPCC Approach 1 from the factors' "
-    "U95, factors fully correlated between the two dates";
+    "by stock difference (IPCC 2006 eq. 2.5); 95% interval: IPCC Approach 2 Monte Carlo (2.5 and "
+    "97.5 percentiles; each factor drawn once per group for both dates), Approach 1 when draws = 0";
 
 /* One entry per stand parcel for the period sink_from..sink_to, pool "stand", in one run. */
 static sm_status write_ledger(sm_context *ctx, run_state *rs, const char *out_dir)
@@ -1114,6 +1269,7 @@ static sm_status write_ledger(sm_context *ctx, run_state *rs, const char *out_di
         st = sm_error(ctx, SM_ERR_INTERNAL, "ledger: result columns %s, %s missing", ca, cb);
         goto end;
     }
+    double years = sm_decimal_year(rs->dates[b - job->scenes]) - sm_decimal_year(rs->dates[a - job->scenes]);
     if ((st = sm_ledger_open(&l, ctx, rs->ledger_path, SM_LEDGER_CREATE)) != SM_OK)
         goto end;
     if ((st = sm_ledger_begin_run(l, ctx, rs->run_id, NULL, NULL)) != SM_OK)
@@ -1136,7 +1292,19 @@ static sm_status write_ledger(sm_context *ctx, run_state *rs, const char *out_di
         }
         double s0 = sm_results_get(rs->res, i, (size_t)col_a), s1 = sm_results_get(rs->res, i, (size_t)col_b);
         double sink = sm_c_to_co2e(s1 - s0);
-        double u = sm_carbon_u95(sd->group, 0.0) / 100.0;
+        /* The interval: Monte Carlo when run, else Approach 1; per year in the results, over the
+         * period in the ledger. */
+        const sm_unc_result *ur = rs->unc2 ? rs->unc2 : rs->unc1;
+        double lo = NAN, hi = NAN;
+        if (ur && rs->unc_index[i] != SIZE_MAX) {
+            const sm_interval *iv = &ur->parcels[rs->unc_index[i]].sink;
+            lo = iv->lo95 * years;
+            hi = iv->hi95 * years;
+            if (lo > sink)
+                lo = sink; /* the estimate lies in its own interval */
+            if (hi < sink)
+                hi = sink;
+        }
         sm_ledger_entry e;
         memset(&e, 0, sizeof e);
         e.parcel_key = key;
@@ -1146,8 +1314,8 @@ static sm_status write_ledger(sm_context *ctx, run_state *rs, const char *out_di
         e.stock_start_tc = s0;
         e.stock_end_tc = s1;
         e.sink_tco2e = sink;
-        e.sink_lo95 = sink - fabs(sink) * u;
-        e.sink_hi95 = sink + fabs(sink) * u;
+        e.sink_lo95 = lo;
+        e.sink_hi95 = hi;
         e.method = LEDGER_METHOD;
         e.params_sha256 = rs->params_sha256;
         e.inputs_sha256 = rs->inputs_sha256;
@@ -1221,6 +1389,10 @@ sm_status sm_run(sm_context *ctx, const sm_job *job, const sm_run_options *opt)
     t0 = sm__now();
     if ((st = compute_results(ctx, &rs)) != SM_OK)
         goto end;
+    if ((st = sm_progress(ctx, 0.96, "uncertainty (IPCC Approaches 1 and 2)")) != SM_OK)
+        goto end;
+    if ((st = compute_uncertainty(ctx, &rs)) != SM_OK || (st = add_interval_fields(ctx, &rs)) != SM_OK)
+        goto end;
     plan->t_carbon = sm__now() - t0;
     t0 = sm__now();
     if ((st = sm_progress(ctx, 0.97, "writing the parcel layer and tables")) != SM_OK)
@@ -1258,6 +1430,12 @@ sm_status sm_run(sm_context *ctx, const sm_job *job, const sm_run_options *opt)
     path = sm__asprintf(ctx, "%s/summary.csv", stage);
     if (!path || (st = write_summary(ctx, &rs, path)) != SM_OK)
         goto end;
+    if (rs.unc1) {
+        free(path);
+        path = sm__asprintf(ctx, "%s/uncertainty.csv", stage);
+        if (!path || (st = write_uncertainty(ctx, &rs, path)) != SM_OK)
+            goto end;
+    }
     free(path);
     path = sm__asprintf(ctx, "%s/indicators.csv", stage);
     if (!path || (st = write_indicators(ctx, &rs, path)) != SM_OK)
