@@ -83,7 +83,7 @@ static void test_outputs_exist(void **state)
 {
     (void)state;
     const char *files[] = {"landcover_2023a.tif", "landcover_2024s.tif", "landcover_2024a.tif",
-                           "parcels.gpkg", "parcels.csv", "summary.csv", "indicators.csv", "uncertainty.csv", "run.json"};
+                           "parcels.gpkg", "parcels.csv", "summary.csv", "indicators.csv", "uncertainty.csv", "changes.gpkg", "transitions.csv", "run.json"};
     for (size_t k = 0; k < sizeof files / sizeof files[0]; k++) {
         char p[512];
         snprintf(p, sizeof p, "%s/%s", out1, files[k]);
@@ -473,6 +473,93 @@ static void test_uncertainty(void **state)
     sm_table_destroy(u);
 }
 
+/* changes.gpkg lists every parcel the generator clear-cut, ranked, and few others. */
+static void test_changes(void **state)
+{
+    (void)state;
+    sm_table *t = read_table(DEMO "/truth/parcels_truth.csv");
+    char p[512];
+    snprintf(p, sizeof p, "%s/changes.gpkg", out1);
+    GDALDatasetH ds = GDALOpenEx(p, GDAL_OF_VECTOR, NULL, NULL, NULL);
+    assert_non_null(ds);
+    OGRLayerH l = GDALDatasetGetLayer(ds, 0);
+    char keys[64][128];
+    int nk = 0, ranks[64];
+    OGRFeatureH f;
+    while ((f = OGR_L_GetNextFeature(l)) != NULL && nk < 64) {
+        snprintf(keys[nk], sizeof keys[nk], "%s/%s/%s/%s", OGR_F_GetFieldAsString(f, OGR_F_GetFieldIndex(f, "XIANG")),
+                 OGR_F_GetFieldAsString(f, OGR_F_GetFieldIndex(f, "CUN")),
+                 OGR_F_GetFieldAsString(f, OGR_F_GetFieldIndex(f, "LIN_BAN")),
+                 OGR_F_GetFieldAsString(f, OGR_F_GetFieldIndex(f, "XIAO_BAN")));
+        ranks[nk] = OGR_F_GetFieldAsInteger(f, OGR_F_GetFieldIndex(f, "rank"));
+        nk++;
+        OGR_F_Destroy(f);
+    }
+    GDALClose(ds);
+    int cuts = 0;
+    for (size_t i = 0; i < sm_table_rows(t); i++) {
+        if (strcmp(sm_table_cell(t, i, col(t, "disturbance")), "clearcut") != 0)
+            continue;
+        cuts++;
+        char key[128];
+        snprintf(key, sizeof key, "%s/%s/%s/%s", sm_table_cell(t, i, col(t, "XIANG")), sm_table_cell(t, i, col(t, "CUN")),
+                 sm_table_cell(t, i, col(t, "LIN_BAN")), sm_table_cell(t, i, col(t, "XIAO_BAN")));
+        int found = 0;
+        for (int k = 0; k < nk; k++)
+            found |= strcmp(keys[k], key) == 0;
+        if (!found) {
+            print_error("clear-cut parcel %s is not in changes.gpkg\n", key);
+            fail();
+        }
+    }
+    print_message("%d suspected-change parcels for %d clear-cuts\n", nk, cuts);
+    assert_true(cuts >= 2);
+    assert_true(nk <= cuts + 5);
+    for (int k = 0; k < nk; k++) /* ranks are 1..n, each once */
+        for (int j = 0; j < k; j++)
+            assert_true(ranks[j] != ranks[k] && ranks[k] >= 1 && ranks[k] <= nk);
+    sm_table_destroy(t);
+}
+
+/* transitions.csv against a count of pixel pairs made here from the two land-cover rasters. */
+static void test_transitions(void **state)
+{
+    (void)state;
+    char pa[512], pb[512], pt[512];
+    snprintf(pa, sizeof pa, "%s/landcover_2023a.tif", out1);
+    snprintf(pb, sizeof pb, "%s/landcover_2024a.tif", out1);
+    snprintf(pt, sizeof pt, "%s/transitions.csv", out1);
+    GDALDatasetH a = GDALOpen(pa, GA_ReadOnly), b = GDALOpen(pb, GA_ReadOnly);
+    int nx = GDALGetRasterXSize(a), ny = GDALGetRasterYSize(a);
+    uint8_t *va = malloc((size_t)nx * ny), *vb = malloc((size_t)nx * ny);
+    assert_int_equal(GDALRasterIO(GDALGetRasterBand(a, 1), GF_Read, 0, 0, nx, ny, va, nx, ny, GDT_Byte, 0, 0), CE_None);
+    assert_int_equal(GDALRasterIO(GDALGetRasterBand(b, 1), GF_Read, 0, 0, nx, ny, vb, nx, ny, GDT_Byte, 0, 0), CE_None);
+    static double cnt[12][12];
+    memset(cnt, 0, sizeof cnt);
+    for (size_t i = 0; i < (size_t)nx * ny; i++)
+        if (va[i] > 0 && vb[i] > 0 && va[i] < 12 && vb[i] < 12)
+            cnt[va[i]][vb[i]] += 1;
+    sm_table *t = read_table(pt);
+    double listed = 0, total = 0;
+    for (size_t i = 0; i < sm_table_rows(t); i++) {
+        int x = atoi(sm_table_cell(t, i, col(t, "from_code"))), y = atoi(sm_table_cell(t, i, col(t, "to_code")));
+        double px = num(t, i, col(t, "pixels"));
+        assert_true(px == cnt[x][y]);
+        assert_true(fabs(num(t, i, col(t, "area_ha")) - px * 0.01) < 1e-9 * (1 + px));
+        assert_true(fabs(num(t, i, col(t, "area_mu")) - px * 0.15) < 1e-9 * (1 + px));
+        listed += px;
+    }
+    for (int x = 0; x < 12; x++)
+        for (int y = 0; y < 12; y++)
+            total += cnt[x][y];
+    assert_true(listed == total);
+    sm_table_destroy(t);
+    free(va);
+    free(vb);
+    GDALClose(a);
+    GDALClose(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -481,7 +568,8 @@ int main(void)
         cmocka_unit_test(test_parcel_layer),      cmocka_unit_test(test_run_json),
         cmocka_unit_test(test_threads_identical), cmocka_unit_test(test_ledger_entries),
         cmocka_unit_test(test_summary_and_indicators), cmocka_unit_test(test_wetland),
-        cmocka_unit_test(test_uncertainty),
+        cmocka_unit_test(test_uncertainty), cmocka_unit_test(test_changes),
+        cmocka_unit_test(test_transitions),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

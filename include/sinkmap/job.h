@@ -90,6 +90,10 @@ typedef struct sm_job {
     char *gwp;                 /* GWP set for CH4: AR4, AR5 (default), AR6 */
     int pools_soil;            /* include soil carbon in the pools-table carbon (default no) */
 
+    double change_min_forest; /* [change] min_forest: forest fraction below which an inventory
+                                 forest parcel is suspected (default 0.5) */
+    double change_drop;       /* [change] forest_drop: drop in forest fraction (default 0.2) */
+    double change_dnbr;       /* [change] dnbr: dNBR above which a parcel is suspected (default 0.27) */
     size_t mc_draws;      /* [uncertainty] draws (default 1000; 0 = Approach 1 only) */
     unsigned long long mc_seed; /* [uncertainty] seed (default 1) */
 

@@ -48,6 +48,9 @@ long sm_results_find(const sm_results *r, const char *name);
  * result fields. A GeoPackage also gets a table `sinkmap_fields` (name, meaning, unit). */
 sm_status sm_results_write_layer(const sm_results *r, sm_context *ctx, const sm_parcels *p,
                                  const char *path, const char *driver);
+/* As sm_results_write_layer, for the parcels whose keep[i] is non-zero only (keep NULL: all). */
+sm_status sm_results_write_layer_subset(const sm_results *r, sm_context *ctx, const sm_parcels *p,
+                                        const char *path, const char *driver, const unsigned char *keep);
 /* Writes a CSV (UTF-8 with BOM): fid, the mapped key fields of `keys` (roles), then the
  * result fields in full precision. */
 sm_status sm_results_write_csv(const sm_results *r, sm_context *ctx, const sm_parcels *p,

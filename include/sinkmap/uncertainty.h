@@ -53,7 +53,7 @@ typedef struct sm_unc_options {
     /* Approach 2 only (Approach 1 ignores them): */
     size_t draws;  /* Monte Carlo draws (≥ 1; IPCC suggests enough for stable percentiles) */
     uint64_t seed; /* results are a function of (inputs, draws, seed) alone */
-    int threads;   /* worker threads, 0 = one per core; never changes the results */
+    int threads;   /* worker threads, 0 = one per core (at most 256); never changes results */
 } sm_unc_options;
 #define SM_UNC_OPTIONS_INIT {1, 1, 1.0, 10000, 1, 0}
 

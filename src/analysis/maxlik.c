@@ -124,7 +124,7 @@ double sm_chi2_quantile(double level, int dof)
             next = isinf(hi) ? 2 * q : 0.5 * (lo + hi);
         if (fabs(next - q) <= 1e-13 * q)
             return next;
-        if (hi - lo <= 1e-15 * hi)
+        if (isfinite(hi) && hi - lo <= 1e-15 * hi)
             return 0.5 * (lo + hi);
         q = next;
     }

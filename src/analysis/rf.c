@@ -713,7 +713,7 @@ int sm_rf_predict(const sm_rf *rf, const float *x, float *confidence)
 
 void sm_rf_predict_block(const sm_rf *rf, const float *x, size_t n, int *cls, float *conf)
 {
-    enum { BLOCK = 128, MAXK = 32 };
+    enum { BLOCK = 128, MAXK = 32, LANES = 16 };
     int p = rf->p, k = rf->k;
     uint16_t votes[BLOCK * MAXK]; /* up to 32 classes on the stack, else pixel by pixel */
     for (size_t b0 = 0; b0 < n; b0 += BLOCK) {
@@ -734,22 +734,22 @@ void sm_rf_predict_block(const sm_rf *rf, const float *x, size_t n, int *cls, fl
                 }
         }
         memset(votes, 0, m * (size_t)k * sizeof *votes);
-        /* Eight pixels walk each tree in lockstep for the tree's depth: no branch depends on
-         * the data and the eight chains of loads overlap. Pixels with no data walk a vector of
+        /* LANES pixels walk each tree in lockstep for the tree's depth: no branch depends on
+         * the data and the chains of loads overlap. Pixels with no data walk a vector of
          * zeros and are not counted. */
         static const float zeros[SM_MAX_FEATURES];
-        for (size_t i0 = 0; i0 < m; i0 += 8) {
-            const float *xs[8];
-            int32_t j[8];
-            size_t lanes = m - i0 < 8 ? m - i0 : 8;
-            for (size_t l = 0; l < 8; l++)
+        for (size_t i0 = 0; i0 < m; i0 += LANES) {
+            const float *xs[LANES];
+            int32_t j[LANES];
+            size_t lanes = m - i0 < LANES ? m - i0 : LANES;
+            for (size_t l = 0; l < LANES; l++)
                 xs[l] = (l < lanes && ok[i0 + l]) ? xb + (i0 + l) * (size_t)p : zeros;
             for (int t = 0; t < rf->ntrees; t++) {
                 const sm_rf_node *w = rf->walk[t];
-                for (size_t l = 0; l < 8; l++)
+                for (size_t l = 0; l < LANES; l++)
                     j[l] = 0;
                 for (int s = 0; s < rf->depth[t]; s++)
-                    for (size_t l = 0; l < 8; l++) {
+                    for (size_t l = 0; l < LANES; l++) {
                         const sm_rf_node *nd = &w[j[l]];
                         j[l] = nd->child + !(xs[l][nd->feature] <= nd->threshold);
                     }

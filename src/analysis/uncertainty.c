@@ -645,8 +645,10 @@ sm_status sm_uncertainty_mc(sm_unc_result **out, sm_context *ctx, const sm_speci
         }
     }
 
-    /* Workers: the caller plus up to threads − 1, each with a buffer of one value per draw. */
+    /* Workers: the caller plus up to threads − 1 (at most 256), each with one value per draw. */
     nworkers = opt->threads > 0 ? (size_t)opt->threads : default_threads();
+    if (nworkers > 256)
+        nworkers = 256;
     workers = sm_calloc(ctx, nworkers, sizeof *workers);
     tids = sm_calloc(ctx, nworkers, sizeof *tids);
     if (!workers || !tids) {

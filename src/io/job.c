@@ -381,6 +381,19 @@ static int handler(void *user, const char *section, const char *name, const char
                         "loss_threshold, data, gwp, pools_soil)",
                     name);
     }
+    if (strcmp(section, "change") == 0) {
+        double *dst = strcmp(name, "min_forest") == 0   ? &job->change_min_forest
+                      : strcmp(name, "forest_drop") == 0 ? &job->change_drop
+                      : strcmp(name, "dnbr") == 0        ? &job->change_dnbr
+                                                         : NULL;
+        if (!dst)
+            return fail(ps, "[change]: unknown key '%s' (expected min_forest, forest_drop, dnbr)", name);
+        if (!parse_double(ps, name, value, dst))
+            return 0;
+        if (dst != &job->change_dnbr && (*dst <= 0 || *dst >= 1))
+            return fail(ps, "%s = %s: expected a share between 0 and 1", name, value);
+        return 1;
+    }
     if (strcmp(section, "uncertainty") == 0) {
         int v;
         if (strcmp(name, "draws") == 0) {
@@ -413,7 +426,7 @@ static int handler(void *user, const char *section, const char *name, const char
         return fail(ps, "[ledger]: unknown key '%s' (expected path)", name);
     }
     return fail(ps, "unknown section [%s] (expected job, parcels, scene.<id>, drone.<id>, "
-                    "classifier, carbon, uncertainty, ledger)",
+                    "classifier, carbon, change, uncertainty, ledger)",
                 section);
 }
 
@@ -507,6 +520,9 @@ sm_status sm_job_load(sm_job **out, sm_context *ctx, const char *path)
         return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
     job->loss_threshold = 0.1;
     job->mc_draws = 1000;
+    job->change_min_forest = 0.5;
+    job->change_drop = 0.2;
+    job->change_dnbr = 0.27;
     job->mc_seed = 1;
     job->default_survey_year = NAN;
     job->path = sm__strdup(ctx, path);

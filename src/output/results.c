@@ -139,6 +139,12 @@ static sm_status write_dictionary(const sm_results *r, sm_context *ctx, GDALData
 sm_status sm_results_write_layer(const sm_results *r, sm_context *ctx, const sm_parcels *p,
                                  const char *path, const char *driver)
 {
+    return sm_results_write_layer_subset(r, ctx, p, path, driver, NULL);
+}
+
+sm_status sm_results_write_layer_subset(const sm_results *r, sm_context *ctx, const sm_parcels *p,
+                                        const char *path, const char *driver, const unsigned char *keep)
+{
     sm_gdal_init();
     sm_status st = SM_OK;
     char **oo = NULL, **lco = NULL;
@@ -221,6 +227,11 @@ sm_status sm_results_write_layer(const sm_results *r, sm_context *ctx, const sm_
             st = sm_error(ctx, SM_ERR_INPUT, "%s: the parcels changed while sinkmap was running",
                           sm_parcels_path(p));
             goto end;
+        }
+        if (keep && !keep[i]) {
+            OGR_F_Destroy(sf);
+            i++;
+            continue;
         }
         OGRFeatureH df = OGR_F_Create(ddefn);
         OGR_F_SetFrom(df, sf, TRUE);

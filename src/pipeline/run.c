@@ -53,6 +53,7 @@ typedef struct run_state {
     char inputs_sha256[65], params_sha256[65];
     char run_id[33];
     size_t ledger_added, ledger_superseded;
+    size_t nchanged; /* suspected-change parcels */
     char *ledger_path;
     sm_params *params;
     stand *stands;
@@ -783,6 +784,185 @@ static sm_status add_interval_fields(sm_context *ctx, run_state *rs)
     return SM_OK;
 }
 
+/* ---- suspected-change parcels (疑似变化小班) and the transition matrix ---- */
+
+/* The period of change: the sink period, else the first and last scenes. */
+static void change_scenes(const sm__plan *plan, size_t *a, size_t *b)
+{
+    const sm_job *job = plan->job;
+    *a = 0;
+    *b = plan->nscenes - 1;
+    if (job->sink_from) {
+        *a = (size_t)(sm_job_find_scene(job, job->sink_from) - job->scenes);
+        *b = (size_t)(sm_job_find_scene(job, job->sink_to) - job->scenes);
+    }
+}
+
+/* changes.gpkg: inventory forest parcels (tree forest, bamboo) whose forest fraction fell below
+ * min_forest or by forest_drop, or whose dNBR exceeds the threshold; ranked by the forest area
+ * lost, for field verification. */
+static sm_status write_changes(sm_context *ctx, run_state *rs, const char *path, size_t *nchanged)
+{
+    const sm__plan *plan = &rs->plan;
+    const sm_job *job = plan->job;
+    size_t a, b;
+    change_scenes(plan, &a, &b);
+    *nchanged = 0;
+    if (a == b)
+        return SM_OK;
+    sm_results *cr = NULL;
+    unsigned char *keep = calloc(plan->nparcels ? plan->nparcels : 1, 1);
+    double *lost = calloc(plan->nparcels ? plan->nparcels : 1, sizeof *lost);
+    sm_status st = (keep && lost) ? sm_results_create(&cr, ctx, plan->nparcels) : sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+    size_t c_before, c_after, c_drop, c_dnbr, c_lost, c_reason, c_rank;
+    if (st != SM_OK || (st = sm_results_add(cr, ctx, "ff_before", SM_RESULT_REAL, "share", "forest fraction at the start of the period", &c_before)) != SM_OK ||
+        (st = sm_results_add(cr, ctx, "ff_after", SM_RESULT_REAL, "share", "forest fraction at the end of the period", &c_after)) != SM_OK ||
+        (st = sm_results_add(cr, ctx, "ff_drop", SM_RESULT_REAL, "share", "ff_before − ff_after", &c_drop)) != SM_OK ||
+        (st = sm_results_add(cr, ctx, "dnbr", SM_RESULT_REAL, "index", "mean dNBR over the period", &c_dnbr)) != SM_OK ||
+        (st = sm_results_add(cr, ctx, "lost_ha", SM_RESULT_REAL, "ha", "forest area lost: area × ff_drop", &c_lost)) != SM_OK ||
+        (st = sm_results_add(cr, ctx, "reason", SM_RESULT_TEXT, "", "why the parcel is listed", &c_reason)) != SM_OK ||
+        (st = sm_results_add(cr, ctx, "rank", SM_RESULT_INT, "", "1 = the most forest lost", &c_rank)) != SM_OK)
+        goto end;
+    const sm_results *r = rs->res;
+    char n1[16], n2[16], o1[16], o2[16];
+    snprintf(n1, sizeof n1, "ff_%s", plan->scenes[a].job->id);
+    snprintf(n2, sizeof n2, "ff_%s", plan->scenes[b].job->id);
+    snprintf(o1, sizeof o1, "obs_%s", plan->scenes[a].job->id);
+    snprintf(o2, sizeof o2, "obs_%s", plan->scenes[b].job->id);
+    long cf1 = sm_results_find(r, n1), cf2 = sm_results_find(r, n2), co1 = sm_results_find(r, o1), co2 = sm_results_find(r, o2);
+    long cda = sm_results_find(r, "area_ha");
+    const sm__scene_acc *acc = plan->acc;
+    for (size_t i = 0; i < plan->nparcels; i++) {
+        int lc = rs->stands[i].lc_code;
+        if (lc != 1 && lc != 2)
+            continue;
+        double f1 = sm_results_get(r, i, (size_t)cf1), f2 = sm_results_get(r, i, (size_t)cf2);
+        if (!(sm_results_get(r, i, (size_t)co1) >= 0.5) || !(sm_results_get(r, i, (size_t)co2) >= 0.5) || isnan(f1) || isnan(f2))
+            continue;
+        const sm__scene_acc *x = &acc[i * plan->nscenes + a], *y = &acc[i * plan->nscenes + b];
+        double dnbr = (x->nbr_w > 0 && y->nbr_w > 0) ? x->nbr_sum / x->nbr_w - y->nbr_sum / y->nbr_w : NAN;
+        char reason[128] = "";
+        if (f2 < job->change_min_forest)
+            add_flag(reason, sizeof reason, "forest_below_min");
+        if (f1 - f2 >= job->change_drop)
+            add_flag(reason, sizeof reason, "forest_drop");
+        if (dnbr > job->change_dnbr)
+            add_flag(reason, sizeof reason, "dnbr");
+        if (!reason[0])
+            continue;
+        keep[i] = 1;
+        (*nchanged)++;
+        double area = sm_results_get(r, i, (size_t)cda);
+        lost[i] = area * (f1 - f2 > 0 ? f1 - f2 : 0);
+        sm_results_set(cr, i, c_before, f1);
+        sm_results_set(cr, i, c_after, f2);
+        sm_results_set(cr, i, c_drop, f1 - f2);
+        sm_results_set(cr, i, c_dnbr, dnbr);
+        sm_results_set(cr, i, c_lost, lost[i]);
+        if ((st = sm_results_set_text(cr, ctx, i, c_reason, reason)) != SM_OK)
+            goto end;
+    }
+    /* rank: most forest lost first; ties by feature order */
+    for (size_t i = 0; i < plan->nparcels; i++) {
+        if (!keep[i])
+            continue;
+        size_t rank = 1;
+        for (size_t j = 0; j < plan->nparcels; j++)
+            if (keep[j] && (lost[j] > lost[i] || (lost[j] == lost[i] && j < i)))
+                rank++;
+        sm_results_set(cr, i, c_rank, (double)rank);
+    }
+    st = sm_results_write_layer_subset(cr, ctx, plan->parcels, path, "GPKG", keep);
+end:
+    sm_results_destroy(cr);
+    free(keep);
+    free(lost);
+    return st;
+}
+
+/* transitions.csv: land cover from the period's first scene to its last, in pixels, ha and mu,
+ * read back from the two written land-cover rasters strip by strip. */
+static sm_status write_transitions(sm_context *ctx, run_state *rs, const char *stage, const char *path)
+{
+    const sm__plan *plan = &rs->plan;
+    size_t a, b;
+    change_scenes(plan, &a, &b);
+    if (a == b)
+        return SM_OK;
+    sm_status st;
+    sm_raster *ra = NULL, *rb = NULL;
+    double *ba = NULL, *bb = NULL;
+    sm_csv_writer *w = NULL;
+    double counts[SM__NCODES][SM__NCODES];
+    memset(counts, 0, sizeof counts);
+    char *pa = sm__asprintf(ctx, "%s/landcover_%s.tif", stage, plan->scenes[a].job->id);
+    char *pb = sm__asprintf(ctx, "%s/landcover_%s.tif", stage, plan->scenes[b].job->id);
+    if (!pa || !pb) {
+        st = SM_ERR_NOMEM;
+        goto end;
+    }
+    if ((st = sm_raster_open(&ra, ctx, pa)) != SM_OK || (st = sm_raster_open(&rb, ctx, pb)) != SM_OK)
+        goto end;
+    const sm_grid *g = &plan->grid;
+    int64_t strip = sm__strip_rows(g->ncols);
+    size_t n = (size_t)strip * (size_t)g->ncols;
+    ba = malloc(n * sizeof *ba);
+    bb = malloc(n * sizeof *bb);
+    if (!ba || !bb) {
+        st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+        goto end;
+    }
+    for (int64_t r0 = 0; r0 < g->nrows; r0 += strip) {
+        sm_window win = {0, r0, g->ncols, r0 + strip > g->nrows ? g->nrows - r0 : strip};
+        if ((st = sm_raster_read(ra, ctx, 1, g, &win, SM_RESAMPLE_NEAREST, ba)) != SM_OK ||
+            (st = sm_raster_read(rb, ctx, 1, g, &win, SM_RESAMPLE_NEAREST, bb)) != SM_OK)
+            goto end;
+        size_t m = (size_t)win.ncols * (size_t)win.nrows;
+        for (size_t i = 0; i < m; i++) {
+            if (isnan(ba[i]) || isnan(bb[i]))
+                continue; /* nodata in either */
+            int x = (int)ba[i], y = (int)bb[i];
+            if (x > 0 && x < SM__NCODES && y > 0 && y < SM__NCODES)
+                counts[x][y] += 1;
+        }
+    }
+    if ((st = sm_csv_writer_open(&w, ctx, path, SM_CSV_BOM)) != SM_OK)
+        goto end;
+    const char *head[] = {"from_code", "from_name", "to_code", "to_name", "pixels", "area_ha", "area_mu"};
+    for (size_t k = 0; k < 7; k++)
+        if ((st = sm_csv_writer_text(w, head[k])) != SM_OK)
+            goto end;
+    if ((st = sm_csv_writer_end_row(w)) != SM_OK)
+        goto end;
+    double cell_ha = g->dx * g->dy / 10000.0;
+    for (int x = 1; x < SM__NCODES; x++)
+        for (int y = 1; y < SM__NCODES; y++) {
+            if (counts[x][y] == 0)
+                continue;
+            char fx[96], fy[96];
+            snprintf(fx, sizeof fx, "%s %s", sm_legend_find(x)->name_zh, sm_legend_find(x)->name_en);
+            snprintf(fy, sizeof fy, "%s %s", sm_legend_find(y)->name_zh, sm_legend_find(y)->name_en);
+            if ((st = sm_csv_writer_long(w, x)) != SM_OK || (st = sm_csv_writer_text(w, fx)) != SM_OK ||
+                (st = sm_csv_writer_long(w, y)) != SM_OK || (st = sm_csv_writer_text(w, fy)) != SM_OK ||
+                (st = sm_csv_writer_double(w, counts[x][y])) != SM_OK ||
+                (st = sm_csv_writer_double(w, counts[x][y] * cell_ha)) != SM_OK ||
+                (st = sm_csv_writer_double(w, sm_ha_to_mu(counts[x][y] * cell_ha))) != SM_OK ||
+                (st = sm_csv_writer_end_row(w)) != SM_OK)
+                goto end;
+        }
+    st = sm_csv_writer_close(w);
+    w = NULL;
+end:
+    sm_csv_writer_destroy(w);
+    sm_raster_close(ra);
+    sm_raster_close(rb);
+    free(ba);
+    free(bb);
+    free(pa);
+    free(pb);
+    return st;
+}
+
 /* ---- summary.csv ---- */
 
 typedef struct group_sum {
@@ -1205,8 +1385,8 @@ static sm_status write_run_json(sm_context *ctx, run_state *rs, const char *path
     fprintf(f, "  ],\n  \"grid\": {\"x0\": %.17g, \"y0\": %.17g, \"dx\": %.17g, \"dy\": %.17g, \"ncols\": %lld, \"nrows\": %lld},\n",
             plan->grid.x0, plan->grid.y0, plan->grid.dx, plan->grid.dy, (long long)plan->grid.ncols,
             (long long)plan->grid.nrows);
-    fprintf(f, "  \"counts\": {\"parcels\": %zu, \"forest_stands\": %zu, \"repaired\": %zu, \"cells_read\": %zu, \"warnings\": %zu},\n",
-            plan->nparcels, stands, sm_parcels_repaired_count(plan->parcels), plan->cells_read,
+    fprintf(f, "  \"counts\": {\"parcels\": %zu, \"forest_stands\": %zu, \"repaired\": %zu, \"suspected_changes\": %zu, \"cells_read\": %zu, \"warnings\": %zu},\n",
+            plan->nparcels, stands, sm_parcels_repaired_count(plan->parcels), rs->nchanged, plan->cells_read,
             sm_context_warning_count(ctx));
     fprintf(f, "  \"run_id\": \"%s\",\n  \"ledger\": {\"path\": ", rs->run_id);
     json_str(f, rs->ledger_path ? rs->ledger_path : "");
@@ -1429,6 +1609,14 @@ sm_status sm_run(sm_context *ctx, const sm_job *job, const sm_run_options *opt)
     free(path);
     path = sm__asprintf(ctx, "%s/summary.csv", stage);
     if (!path || (st = write_summary(ctx, &rs, path)) != SM_OK)
+        goto end;
+    free(path);
+    path = sm__asprintf(ctx, "%s/changes.gpkg", stage);
+    if (!path || (st = write_changes(ctx, &rs, path, &rs.nchanged)) != SM_OK)
+        goto end;
+    free(path);
+    path = sm__asprintf(ctx, "%s/transitions.csv", stage);
+    if (!path || (st = write_transitions(ctx, &rs, stage, path)) != SM_OK)
         goto end;
     if (rs.unc1) {
         free(path);

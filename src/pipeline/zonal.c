@@ -149,32 +149,64 @@ typedef struct zonal_plan {
     unsigned flags; /* sm_stats flags */
     int basic;      /* 1: basic_acc instead of sm_stats */
     int weighted;
+    int64_t strip;        /* rows per strip */
+    const size_t *work;   /* the strips that some parcel crosses, in order */
+    size_t nwork;
+    const size_t *bstart; /* parcels crossing strip s: bucket[bstart[s] .. bstart[s + 1]) */
+    const size_t *bucket;
 } zonal_plan;
 
-/* One parcel's share of one strip: its covered cells and, in the worker's pools, nb partial
+/* One parcel's share of one strip: its covered cells and, in the slot's pools, nb partial
  * accumulators (basic_acc or sm_stats) at [k * nb, k * nb + nb). */
 typedef struct part {
     size_t parcel;
     double covered;
 } part;
 
-/* A worker owns its GDAL handles (a dataset is used by one thread only), its buffers, and the
- * partials of the strip it last processed. */
-typedef struct worker {
-    sm_context *ctx;
+/* The partials of one strip, from the worker that computes them until the main thread has
+ * merged them. */
+typedef struct strip_slot {
+    int done;
     sm_status status;
-    const zonal_plan *plan;
-    sm_raster *r, *wr;
-    double *buf, *wbuf; /* nb windows, then the weights' window */
-    sm_coverage cov;
-    sm_window win;
-    const size_t *active; /* parcels crossing the strip, left to right */
-    size_t nactive;
+    int worker; /* who computed it (on failure, its context holds the message) */
     part *parts;
     size_t nparts, cap_parts;
     basic_acc *bpart; /* cap_parts * nb */
     sm_stats **spart; /* cap_parts * nb; a slot is NULL once its partial moved to the result */
+} strip_slot;
+
+/* A worker owns its GDAL handles (a dataset is used by one thread only) and its buffers. */
+typedef struct worker {
+    sm_context *ctx;
+    const zonal_plan *plan;
+    struct sched *sched;
+    int index;
+    sm_raster *r, *wr;
+    double *buf, *wbuf; /* nb windows, then the weights' window */
+    sm_coverage cov;
+    sm_window win;
 } worker;
+
+/* Strips go to whichever worker is free, at most `nslots` ahead of the merge. */
+typedef struct sched {
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv, done_cv;
+    size_t next;   /* the next strip (index into plan->work) to hand out */
+    size_t merged; /* strips merged so far */
+    size_t nslots;
+    int stop;
+    strip_slot *slots; /* strip m uses slots[m % nslots] */
+} sched;
+
+static void slot_free(strip_slot *sl, size_t nb)
+{
+    free(sl->parts);
+    free(sl->bpart);
+    if (sl->spart)
+        for (size_t i = 0; i < sl->cap_parts * nb; i++)
+            sm_stats_destroy(sl->spart[i]);
+    free(sl->spart);
+}
 
 static void worker_free(worker *w)
 {
@@ -183,19 +215,12 @@ static void worker_free(worker *w)
     free(w->buf);
     free(w->wbuf);
     sm_coverage_free(&w->cov);
-    free(w->parts);
-    free(w->bpart);
-    if (w->spart)
-        for (size_t i = 0; i < w->cap_parts * w->plan->nb; i++)
-            sm_stats_destroy(w->spart[i]);
-    free(w->spart);
     sm_context_destroy(w->ctx);
 }
 
 static sm_status worker_init(worker *w, sm_context *ctx, const zonal_plan *plan, const char *raster,
                              const char *weights, size_t strip_cells)
 {
-    memset(w, 0, sizeof *w);
     w->plan = plan;
     if (!(w->ctx = sm_context_create()))
         return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
@@ -216,62 +241,61 @@ static sm_status worker_init(worker *w, sm_context *ctx, const zonal_plan *plan,
     return SM_OK;
 }
 
-/* A new part for parcel p, its partials empty. */
-static sm_status add_part(worker *w, size_t p, size_t *k)
+/* A new part of slot `sl` for parcel p, its partials empty. */
+static sm_status add_part(worker *w, strip_slot *sl, size_t p, size_t *k)
 {
     size_t nb = w->plan->nb;
-    if (w->nparts == w->cap_parts) {
-        size_t cap = w->cap_parts ? 2 * w->cap_parts : 256;
-        part *np = realloc(w->parts, cap * sizeof *np);
+    if (sl->nparts == sl->cap_parts) {
+        size_t cap = sl->cap_parts ? 2 * sl->cap_parts : 256;
+        part *np = realloc(sl->parts, cap * sizeof *np);
         if (!np)
             return sm_error(w->ctx, SM_ERR_NOMEM, "out of memory");
-        w->parts = np;
+        sl->parts = np;
         if (w->plan->basic) {
-            basic_acc *nbp = realloc(w->bpart, cap * nb * sizeof *nbp);
+            basic_acc *nbp = realloc(sl->bpart, cap * nb * sizeof *nbp);
             if (!nbp)
                 return sm_error(w->ctx, SM_ERR_NOMEM, "out of memory");
-            w->bpart = nbp;
+            sl->bpart = nbp;
         } else {
-            sm_stats **nsp = realloc(w->spart, cap * nb * sizeof *nsp);
+            sm_stats **nsp = realloc(sl->spart, cap * nb * sizeof *nsp);
             if (!nsp)
                 return sm_error(w->ctx, SM_ERR_NOMEM, "out of memory");
-            for (size_t i = w->cap_parts * nb; i < cap * nb; i++)
+            for (size_t i = sl->cap_parts * nb; i < cap * nb; i++)
                 nsp[i] = NULL;
-            w->spart = nsp;
+            sl->spart = nsp;
         }
-        w->cap_parts = cap;
+        sl->cap_parts = cap;
     }
-    *k = w->nparts;
-    part *pt = &w->parts[w->nparts];
-    pt->parcel = p;
-    pt->covered = 0.0;
+    *k = sl->nparts;
+    sl->parts[sl->nparts].parcel = p;
+    sl->parts[sl->nparts].covered = 0.0;
     for (size_t b = 0; b < nb; b++) {
-        size_t i = w->nparts * nb + b;
+        size_t i = sl->nparts * nb + b;
         if (w->plan->basic) {
-            w->bpart[i] = BASIC_EMPTY;
-        } else if (w->spart[i]) {
-            sm_stats_reset(w->spart[i]);
-        } else if (!(w->spart[i] = sm_stats_create(w->plan->flags))) {
+            sl->bpart[i] = BASIC_EMPTY;
+        } else if (sl->spart[i]) {
+            sm_stats_reset(sl->spart[i]);
+        } else if (!(sl->spart[i] = sm_stats_create(w->plan->flags))) {
             return sm_error(w->ctx, SM_ERR_NOMEM, "out of memory");
         }
     }
-    w->nparts++;
+    sl->nparts++;
     return SM_OK;
 }
 
-/* Sums the cells of coverage row `fr` (n cells, starting at cell `base` of the strip) into the
- * part's basic accumulators. */
-static void add_row_basic(worker *w, size_t k, const double *fr, int64_t n, size_t base)
+/* Sums the cells of coverage row `fr` (n cells, starting at cell `base` of the strip) into
+ * part k's basic accumulators. */
+static void add_row_basic(worker *w, strip_slot *sl, size_t k, const double *fr, int64_t n, size_t base)
 {
     const zonal_plan *plan = w->plan;
     size_t wc = (size_t)w->win.ncols * (size_t)w->win.nrows;
-    double cov = w->parts[k].covered;
+    double cov = sl->parts[k].covered;
     for (int64_t j = 0; j < n; j++)
         if (fr[j] > 0.0)
             cov += fr[j];
-    w->parts[k].covered = cov;
+    sl->parts[k].covered = cov;
     for (size_t b = 0; b < plan->nb; b++) {
-        basic_acc *a = &w->bpart[k * plan->nb + b];
+        basic_acc *a = &sl->bpart[k * plan->nb + b];
         const double *x = w->buf + b * wc + base;
         double count = a->count, sum = a->sum, nodata = a->nodata, mn = a->min, mx = a->max;
         for (int64_t j = 0; j < n; j++) {
@@ -298,7 +322,7 @@ static void add_row_basic(worker *w, size_t k, const double *fr, int64_t n, size
     }
 }
 
-static sm_status add_row_stats(worker *w, size_t k, const double *fr, int64_t n, size_t base)
+static sm_status add_row_stats(worker *w, strip_slot *sl, size_t k, const double *fr, int64_t n, size_t base)
 {
     const zonal_plan *plan = w->plan;
     size_t wc = (size_t)w->win.ncols * (size_t)w->win.nrows;
@@ -306,9 +330,9 @@ static sm_status add_row_stats(worker *w, size_t k, const double *fr, int64_t n,
         double c = fr[j];
         if (!(c > 0.0))
             continue;
-        w->parts[k].covered += c;
+        sl->parts[k].covered += c;
         for (size_t b = 0; b < plan->nb; b++) {
-            sm_stats *s = w->spart[k * plan->nb + b];
+            sm_stats *s = sl->spart[k * plan->nb + b];
             double x = w->buf[b * wc + base + (size_t)j];
             sm_status st;
             if (isnan(x)) {
@@ -328,14 +352,18 @@ static sm_status add_row_stats(worker *w, size_t k, const double *fr, int64_t n,
     return SM_OK;
 }
 
-/* Reads the worker's strip and sums each active parcel's cells into a part. */
-static sm_status process_strip(worker *w)
+/* Reads strip m (of plan->work) and sums each parcel that crosses it into a part of `sl`. */
+static sm_status process_strip(worker *w, size_t m, strip_slot *sl)
 {
     const zonal_plan *plan = w->plan;
+    size_t s = plan->work[m];
+    int64_t r0 = (int64_t)s * plan->strip;
+    w->win = (sm_window){0, r0, plan->grid.ncols,
+                         r0 + plan->strip > plan->grid.nrows ? plan->grid.nrows - r0 : plan->strip};
     const sm_window *win = &w->win;
     size_t wc = (size_t)win->ncols * (size_t)win->nrows;
     sm_status st;
-    w->nparts = 0;
+    sl->nparts = 0;
     for (size_t b = 0; b < plan->nb; b++)
         if ((st = sm_raster_read(w->r, w->ctx, plan->bands[b], &plan->grid, win, SM_RESAMPLE_NEAREST,
                                  w->buf + b * wc)) != SM_OK)
@@ -343,33 +371,55 @@ static sm_status process_strip(worker *w)
     if (w->wr && (st = sm_raster_read(w->wr, w->ctx, 1, &plan->grid, win, SM_RESAMPLE_NEAREST, w->wbuf)) != SM_OK)
         return st;
     sm_grid sub = sm_grid_subgrid(&plan->grid, win);
-    for (size_t a = 0; a < w->nactive; a++) {
-        size_t p = w->active[a], np = 0, k = 0;
+    for (size_t a = plan->bstart[s]; a < plan->bstart[s + 1]; a++) {
+        size_t p = plan->bucket[a], np = 0, k = 0;
         const sm_polygon *parts = sm_parcel_geoms_parts(plan->geoms, p, &np);
         if ((st = sm_coverage_compute(&w->cov, w->ctx, &sub, parts, np, plan->mode)) != SM_OK)
             return st;
         const sm_window *cw = &w->cov.win;
         if (cw->ncols == 0 || cw->nrows == 0)
             continue;
-        if ((st = add_part(w, p, &k)) != SM_OK)
+        if ((st = add_part(w, sl, p, &k)) != SM_OK)
             return st;
         for (int64_t rr = 0; rr < cw->nrows; rr++) {
             const double *fr = w->cov.frac + (size_t)rr * (size_t)cw->ncols;
             size_t base = (size_t)(cw->row0 + rr) * (size_t)win->ncols + (size_t)cw->col0;
             if (plan->basic)
-                add_row_basic(w, k, fr, cw->ncols, base);
-            else if ((st = add_row_stats(w, k, fr, cw->ncols, base)) != SM_OK)
+                add_row_basic(w, sl, k, fr, cw->ncols, base);
+            else if ((st = add_row_stats(w, sl, k, fr, cw->ncols, base)) != SM_OK)
                 return st;
         }
     }
     return SM_OK;
 }
 
-static void *thread_main(void *arg)
+/* A worker thread: takes the next strip while it is within nslots of the merge, computes it
+ * into its slot, hands it over; stops at the end, on `stop`, or after a failure. */
+static void *worker_main(void *arg)
 {
     worker *w = arg;
-    w->status = process_strip(w);
-    return NULL;
+    sched *q = w->sched;
+    for (;;) {
+        pthread_mutex_lock(&q->mu);
+        while (!q->stop && q->next < w->plan->nwork && q->next >= q->merged + q->nslots)
+            pthread_cond_wait(&q->work_cv, &q->mu);
+        if (q->stop || q->next >= w->plan->nwork) {
+            pthread_mutex_unlock(&q->mu);
+            return NULL;
+        }
+        size_t m = q->next++;
+        pthread_mutex_unlock(&q->mu);
+        strip_slot *sl = &q->slots[m % q->nslots];
+        sm_status st = process_strip(w, m, sl);
+        pthread_mutex_lock(&q->mu);
+        sl->status = st;
+        sl->worker = w->index;
+        sl->done = 1;
+        pthread_cond_signal(&q->done_cv);
+        pthread_mutex_unlock(&q->mu);
+        if (st != SM_OK)
+            return NULL; /* its context keeps the message */
+    }
 }
 
 /* A parcel's rows and first column on the grid. */
