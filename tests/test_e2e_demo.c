@@ -83,7 +83,7 @@ static void test_outputs_exist(void **state)
 {
     (void)state;
     const char *files[] = {"landcover_2023a.tif", "landcover_2024s.tif", "landcover_2024a.tif",
-                           "parcels.gpkg", "parcels.csv", "summary.csv", "indicators.csv", "uncertainty.csv", "changes.gpkg", "transitions.csv", "run.json"};
+                           "parcels.gpkg", "parcels.csv", "summary.csv", "indicators.csv", "uncertainty.csv", "changes.gpkg", "transitions.csv", "landcover_2024a.qml", "parcels.qml", "run.json"};
     for (size_t k = 0; k < sizeof files / sizeof files[0]; k++) {
         char p[512];
         snprintf(p, sizeof p, "%s/%s", out1, files[k]);
@@ -306,6 +306,17 @@ static void test_run_json(void **state)
     assert_non_null(strstr(buf, hex));
     assert_non_null(strstr(buf, "\"version\": \"0.1.0\""));
     assert_non_null(strstr(buf, "s2_2024a_10m.tif"));
+    free(buf);
+    /* the land-cover style: a paletted renderer with every class's colour and names */
+    snprintf(p, sizeof p, "%s/landcover_2024a.qml", out1);
+    f = fopen(p, "r");
+    assert_non_null(f);
+    buf = calloc(1, 1 << 16);
+    got = fread(buf, 1, (1 << 16) - 1, f);
+    fclose(f);
+    assert_non_null(strstr(buf, "<rasterrenderer type=\"paletted\""));
+    assert_non_null(strstr(buf, "value=\"1\" color=\"#1a7a1a\" alpha=\"255\" label=\"乔木林 tree forest\""));
+    assert_non_null(strstr(buf, "label=\"云及云影 cloud or shadow\""));
     free(buf);
 }
 

@@ -17,6 +17,7 @@
 #include "sinkmap/hash.h"
 #include "sinkmap/ledger.h"
 #include "sinkmap/legend.h"
+#include "sinkmap/qml.h"
 #include "sinkmap/results.h"
 #include "sinkmap/table.h"
 #include "sinkmap/uncertainty.h"
@@ -1610,6 +1611,25 @@ sm_status sm_run(sm_context *ctx, const sm_job *job, const sm_run_options *opt)
     path = sm__asprintf(ctx, "%s/summary.csv", stage);
     if (!path || (st = write_summary(ctx, &rs, path)) != SM_OK)
         goto end;
+    /* QGIS styles beside the outputs: the land cover paletted, the parcels by sink per ha. */
+    for (size_t s = 0; s < plan->nscenes; s++) {
+        free(path);
+        path = sm__asprintf(ctx, "%s/landcover_%s.qml", stage, plan->scenes[s].job->id);
+        size_t nl;
+        const sm_legend_entry *lg = sm_legend(&nl);
+        if (!path || (st = sm_qml_write_paletted(ctx, path, lg, nl)) != SM_OK)
+            goto end;
+    }
+    if (job->sink_from) {
+        static const double breaks[] = {-1e6, -1, 0, 2, 5, 10, 1e6};
+        static const char *const colors[] = {"215,48,39,255",  "252,141,89,255", "254,224,139,255",
+                                             "217,239,139,255", "145,207,96,255", "26,152,80,255"};
+        free(path);
+        path = sm__asprintf(ctx, "%s/parcels.qml", stage);
+        if (!path || (st = sm_qml_write_graduated(ctx, path, "\"sink_co2\" / \"area_ha\"", "t CO2e/ha/yr", breaks,
+                                                  colors, 6)) != SM_OK)
+            goto end;
+    }
     free(path);
     path = sm__asprintf(ctx, "%s/changes.gpkg", stage);
     if (!path || (st = write_changes(ctx, &rs, path, &rs.nchanged)) != SM_OK)
