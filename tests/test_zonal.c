@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <cmocka.h>
 #include <cpl_conv.h>
@@ -649,6 +650,53 @@ static void test_threads_identical(void **state)
     free(first[1]);
 }
 
+/* A parcel over a whole 12000 x 12000 raster: its coverage over its bounding box would take
+ * 1.15 GB of doubles; computed strip by strip it takes one strip (512 x 12000 cells). The
+ * raster is sparse (no block written, every cell 0), so the pass is quick. */
+static void test_large_parcel_memory(void **state)
+{
+    (void)state;
+    enum { N = 12000 };
+    char raster[512], parcels[512], out[512], err[4096];
+    path_in(raster, sizeof raster, "sparse.tif");
+    path_in(parcels, sizeof parcels, "whole.gpkg");
+    path_in(out, sizeof out, "whole.csv");
+    char **co = CSLSetNameValue(NULL, "TILED", "YES");
+    co = CSLSetNameValue(co, "SPARSE_OK", "TRUE");
+    GDALDatasetH ds = GDALCreate(GDALGetDriverByName("GTiff"), raster, N, N, 1, GDT_Float32, co);
+    CSLDestroy(co);
+    assert_non_null(ds);
+    double gt[6] = {HX0, 10.0, 0.0, HY0, 0.0, -10.0};
+    GDALSetGeoTransform(ds, gt);
+    OGRSpatialReferenceH srs = OSRNewSpatialReference(NULL);
+    OSRImportFromEPSG(srs, 32648);
+    GDALSetSpatialRef(ds, srs);
+    OSRDestroySpatialReference(srs);
+    GDALClose(ds);
+    char *wkt[1] = {box_wkt(0.5, 0.5, N - 0.5, N - 0.5)};
+    const char *names[1] = {"whole"};
+    const int codes[1] = {1};
+    make_parcels(parcels, 1, (const char *const *)wkt, names, codes);
+    free(wkt[0]);
+    int rc = e2e_run(err, sizeof err, "zonal '%s' '%s' --stats count,sum,min,max --threads 2 -o '%s'", raster,
+                     parcels, out);
+    if (rc != 0)
+        print_error("%s", err);
+    assert_int_equal(rc, 0);
+    struct rusage ru;
+    assert_int_equal(getrusage(RUSAGE_CHILDREN, &ru), 0);
+    printf("largest child's peak RSS: %ld MB\n", ru.ru_maxrss / 1024);
+    assert_true(ru.ru_maxrss < 700 * 1024); /* kB; O(bounding box) would be > 1150 MB */
+    table t;
+    table_read(&t, out);
+    expect_col(&t, 0, "count", (double)(N - 1) * (N - 1), 0);
+    expect_col(&t, 0, "sum", 0, 0);
+    expect_col(&t, 0, "min", 0, 0);
+    expect_col(&t, 0, "max", 0, 0);
+    table_free(&t);
+    remove(raster);
+}
+
 /* ---- real data (python-rasterstats' test data) against GDAL's rasterizer and GEOS ---- */
 
 typedef struct grid_data {
@@ -1030,6 +1078,31 @@ static void test_errors(void **state)
     snprintf(args, sizeof args, "'%s' '%s' --threads -1", raster, parcels);
     expect_error("threads", args, out, "--threads", NULL);
 
+    /* A raster cut short: the failure comes from a worker thread, its message intact. */
+    {
+        enum { NC = 50, NR = 1500 };
+        double *v = malloc(NC * NR * sizeof *v);
+        for (int i = 0; i < NC * NR; i++)
+            v[i] = i % 97;
+        const double *vals[1] = {v};
+        char full[600], cut[600], big[600];
+        snprintf(full, sizeof full, "%s/full.tif", tmp);
+        snprintf(cut, sizeof cut, "%s/cut.tif", dir);
+        snprintf(big, sizeof big, "%s/big.gpkg", tmp);
+        make_raster(full, NC, NR, HX0, HY0, 1, vals, 16);
+        free(v);
+        assert_int_equal(e2e_sh("head -c $(( $(stat -c %%s '%s') * 6 / 10 )) '%s' > '%s'", full, full, cut), 0);
+        char *wkt[1] = {box_wkt(0.5, 0.5, NC - 0.5, NR - 0.5)};
+        const char *names[1] = {"all"};
+        const int codes[1] = {1};
+        make_parcels(big, 1, (const char *const *)wkt, names, codes);
+        free(wkt[0]);
+        for (int threads = 1; threads <= 2; threads++) {
+            snprintf(args, sizeof args, "'%s' '%s' --threads %d", cut, big, threads);
+            expect_error("corrupt", args, out, "cut.tif: band 1: cannot read the block", NULL);
+        }
+    }
+
     /* The existing output is as it was, and nothing was left beside it. */
     char *s = read_all(out);
     assert_non_null(s);
@@ -1042,7 +1115,7 @@ static void test_errors(void **state)
         if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
             entries++;
     closedir(d);
-    assert_int_equal(entries, 2); /* out.csv and broken.tif */
+    assert_int_equal(entries, 3); /* out.csv, broken.tif, cut.tif */
 
     char missing[600];
     snprintf(missing, sizeof missing, "%s/no/such/folder/out.csv", dir);
@@ -1056,6 +1129,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hand_computed),   cmocka_unit_test(test_hand_modes),
         cmocka_unit_test(test_bands_and_gpkg),  cmocka_unit_test(test_threads_identical),
+        cmocka_unit_test(test_large_parcel_memory),
         cmocka_unit_test(test_real_center),     cmocka_unit_test(test_real_touched),
         cmocka_unit_test(test_real_exact),      cmocka_unit_test(test_errors),
     };

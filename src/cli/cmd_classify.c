@@ -319,10 +319,14 @@ int sm_cmd_classify(int argc, char **argv)
                    sm_rf_oob_error(sm_model_rf(model)), t1 - t0);
         } else {
             const sm_maxlik *ml = sm_model_maxlik(model);
-            printf("maximum likelihood: %d features, priors %s, rejection at D2 > %.4f "
-                   "(chi-square %g, %d dof); trained in %.2f s\n",
-                   p, mo.maxlik.prior == SM_PRIOR_SAMPLE ? "from samples" : "equal",
-                   sm_maxlik_reject_d2(ml), sm_maxlik_reject_level(ml), p, t1 - t0);
+            printf("maximum likelihood: %d features, priors %s, ", p,
+                   mo.maxlik.prior == SM_PRIOR_SAMPLE ? "from samples" : "equal");
+            if (sm_maxlik_reject_level(ml) > 0)
+                printf("rejection at D2 > %.4f (chi-square %g, %d dof)", sm_maxlik_reject_d2(ml),
+                       sm_maxlik_reject_level(ml), p);
+            else
+                printf("no rejection");
+            printf("; trained in %.2f s\n", t1 - t0);
         }
         if (save) {
             if ((st = sm_model_save(model, ctx, save)) != SM_OK)

@@ -110,13 +110,14 @@ int sm_cmd_zonal(int argc, char **argv)
         return 2;
     }
     /* One pass decodes each block once: GDAL's default cache (5 % of the RAM) would only hold
-     * blocks that are never read again, and growing it costs page faults and resident memory.
-     * 64 MB per band read holds the blocks of the strips in flight (a pixel-interleaved file
-     * decodes every band of a block at once). */
+     * blocks that are never read again, and filling it costs page faults and resident memory.
+     * One band needs next to none (16 MB); with several, a pixel-interleaved file decodes every
+     * band of a block at once, and the other bands' blocks should still be there when they are
+     * read: 64 MB per band read. */
     if (!CPLGetConfigOption("GDAL_CACHEMAX", NULL)) {
         char mb[16];
         size_t nread = (opt.nbands ? opt.nbands : 1) + (opt.weights ? 1 : 0);
-        snprintf(mb, sizeof mb, "%zu", 64 * (nread < 16 ? nread : 16));
+        snprintf(mb, sizeof mb, "%zu", nread == 1 ? 16 : 64 * (nread < 16 ? nread : 16));
         CPLSetConfigOption("GDAL_CACHEMAX", mb);
     }
     sm_context *ctx = sm_context_create();

@@ -37,6 +37,12 @@ static void gdal_register(void)
 {
     GDALAllRegister();
     CPLSetConfigOption("GDAL_PAM_ENABLED", "YES");
+    /* sinkmap reads and writes in one pass of strips: the cache needs the tiles of the strips
+     * in flight (a few tile rows per band), not GDAL's default of 5 % of the RAM, which only
+     * fills with blocks never read again and makes the resident memory grow with the raster.
+     * A program or user that sets GDAL_CACHEMAX first keeps its own value. */
+    if (!CPLGetConfigOption("GDAL_CACHEMAX", NULL))
+        CPLSetConfigOption("GDAL_CACHEMAX", "256");
 }
 void sm_gdal_init(void) { pthread_once(&gdal_once, gdal_register); }
 
@@ -328,8 +334,6 @@ sm_status sm_raster_read(sm_raster *r, sm_context *ctx, int band, const sm_grid 
     if (band < 1 || band > r->nbands)
         return sm_error(ctx, SM_ERR_INPUT, "%s: band %d does not exist (the raster has %d)",
                         r->path, band, r->nbands);
-    for (size_t i = 0; i < n; i++)
-        buf[i] = NAN;
     const sm_grid *s = &r->grid;
     /* Target cells that lie inside the source extent (with a tolerance of 1e-6 cell). */
     double tx0 = target->x0 + (double)win->col0 * target->dx;
@@ -348,8 +352,15 @@ sm_status sm_raster_read(sm_raster *r, sm_context *ctx, int band, const sm_grid 
         c1 = win->ncols;
     if (r1 > win->nrows)
         r1 = win->nrows;
-    if (c1 <= c0 || r1 <= r0)
+    /* Cells outside the source are NAN; when the source covers the window, GDAL fills it all. */
+    if (c1 <= c0 || r1 <= r0) {
+        for (size_t i = 0; i < n; i++)
+            buf[i] = NAN;
         return SM_OK;
+    }
+    if (c0 > 0 || r0 > 0 || c1 < win->ncols || r1 < win->nrows)
+        for (size_t i = 0; i < n; i++)
+            buf[i] = NAN;
     int64_t bw = c1 - c0, bh = r1 - r0;
     double fx = (tx0 + (double)c0 * target->dx - s->x0) / s->dx;
     double fy = (s->y0 - (ty0 - (double)r0 * target->dy)) / s->dy;
@@ -391,8 +402,11 @@ sm_status sm_raster_read(sm_raster *r, sm_context *ctx, int band, const sm_grid 
                              : resample == SM_RESAMPLE_AVERAGE ? GRIORA_Average
                                                                : GRIORA_NearestNeighbour;
     }
-    if (xsize <= 0 || ysize <= 0)
+    if (xsize <= 0 || ysize <= 0) {
+        for (size_t i = 0; i < n; i++)
+            buf[i] = NAN;
         return SM_OK;
+    }
     GDALRasterBandH b = GDALGetRasterBand(r->ds, band);
     double *dst = buf + (size_t)r0 * (size_t)win->ncols + (size_t)c0;
     CPLPushErrorHandler(CPLQuietErrorHandler);
@@ -429,6 +443,41 @@ struct sm_raster_writer {
     int finished;
 };
 
+/* The palette and class names of a categorical band. Set before the first pixel is written:
+ * the GeoTIFF's photometric tag (palette) cannot change once tiles are in the file. */
+static void set_classes(GDALRasterBandH band, const sm_raster_writer_options *opt)
+{
+    if (opt->nclasses > 0) {
+        int maxcode = 0;
+        for (size_t i = 0; i < opt->nclasses; i++)
+            if (opt->classes[i].code > maxcode)
+                maxcode = opt->classes[i].code;
+        GDALColorTableH ct = GDALCreateColorTable(GPI_RGB);
+        char **names = NULL;
+        for (int c = 0; c <= maxcode; c++) {
+            GDALColorEntry e = {0, 0, 0, 0};
+            const char *name = "";
+            for (size_t i = 0; i < opt->nclasses; i++)
+                if (opt->classes[i].code == c) {
+                    e.c1 = opt->classes[i].r;
+                    e.c2 = opt->classes[i].g;
+                    e.c3 = opt->classes[i].b;
+                    e.c4 = 255;
+                    name = opt->classes[i].name;
+                }
+            if (opt->has_nodata && c == (int)opt->nodata)
+                e.c4 = 0;
+            GDALSetColorEntry(ct, c, &e);
+            names = CSLAddString(names, name);
+        }
+        GDALSetRasterColorTable(band, ct);
+        GDALSetRasterColorInterpretation(band, GCI_PaletteIndex);
+        GDALSetRasterCategoryNames(band, names);
+        GDALDestroyColorTable(ct);
+        CSLDestroy(names);
+    }
+}
+
 sm_status sm_raster_writer_create(sm_raster_writer **out, sm_context *ctx, const char *path,
                                   const sm_grid *grid, const char *wkt,
                                   const sm_raster_writer_options *opt)
@@ -457,7 +506,9 @@ sm_status sm_raster_writer_create(sm_raster_writer **out, sm_context *ctx, const
     co = CSLSetNameValue(co, "TILED", "YES");
     co = CSLSetNameValue(co, "BLOCKXSIZE", "512");
     co = CSLSetNameValue(co, "BLOCKYSIZE", "512");
-    co = CSLSetNameValue(co, "COMPRESS", "DEFLATE");
+    /* The staged file is read once by the COG step and deleted: compressing it would cost a
+     * DEFLATE pass per pixel for nothing. */
+    co = CSLSetNameValue(co, "COMPRESS", "NONE");
     co = CSLSetNameValue(co, "BIGTIFF", "IF_SAFER");
     co = CSLSetNameValue(co, "SPARSE_OK", "TRUE");
     CPLPushErrorHandler(CPLQuietErrorHandler);
@@ -479,6 +530,7 @@ sm_status sm_raster_writer_create(sm_raster_writer **out, sm_context *ctx, const
         /* With SPARSE_OK, windows never written read back as nodata. */
         if (opt->has_nodata)
             GDALSetRasterNoDataValue(band, opt->nodata);
+        set_classes(band, opt);
     }
 end:
     if (st != SM_OK) {
@@ -500,6 +552,11 @@ sm_status sm_raster_writer_write(sm_raster_writer *w, sm_context *ctx, int band,
     CPLErr err = GDALRasterIO(b, GF_Write, (int)win->col0, (int)win->row0, (int)win->ncols,
                               (int)win->nrows, (void *)buf, (int)win->ncols, (int)win->nrows,
                               GDT_Float64, 0, 0);
+    /* A write that ends on a tile row (strips written top down) completes the tiles above it:
+     * hand them to the file now, so that dirty blocks never pile up in the cache. */
+    int64_t end = win->row0 + win->nrows;
+    if (err == CE_None && (end % 512 == 0 || end == GDALGetRasterYSize(w->ds)))
+        err = GDALFlushRasterCache(b);
     CPLPopErrorHandler();
     if (err != CE_None)
         return sm_error(ctx, SM_ERR_IO, "%s: cannot write band %d at column %lld, row %lld: %s",
@@ -519,35 +576,6 @@ sm_status sm_raster_writer_finish(sm_raster_writer *w, sm_context *ctx)
             GDALSetDescription(band, w->opt.description);
         if (w->opt.unit)
             GDALSetRasterUnitType(band, w->opt.unit);
-        if (w->opt.nclasses > 0) {
-            int maxcode = 0;
-            for (size_t i = 0; i < w->opt.nclasses; i++)
-                if (w->opt.classes[i].code > maxcode)
-                    maxcode = w->opt.classes[i].code;
-            GDALColorTableH ct = GDALCreateColorTable(GPI_RGB);
-            char **names = NULL;
-            for (int c = 0; c <= maxcode; c++) {
-                GDALColorEntry e = {0, 0, 0, 0};
-                const char *name = "";
-                for (size_t i = 0; i < w->opt.nclasses; i++)
-                    if (w->opt.classes[i].code == c) {
-                        e.c1 = w->opt.classes[i].r;
-                        e.c2 = w->opt.classes[i].g;
-                        e.c3 = w->opt.classes[i].b;
-                        e.c4 = 255;
-                        name = w->opt.classes[i].name;
-                    }
-                if (w->opt.has_nodata && c == (int)w->opt.nodata)
-                    e.c4 = 0;
-                GDALSetColorEntry(ct, c, &e);
-                names = CSLAddString(names, name);
-            }
-            GDALSetRasterColorTable(band, ct);
-            GDALSetRasterColorInterpretation(band, GCI_PaletteIndex);
-            GDALSetRasterCategoryNames(band, names);
-            GDALDestroyColorTable(ct);
-            CSLDestroy(names);
-        }
         double mn, mx, mean, sd;
         CPLPushErrorHandler(CPLQuietErrorHandler);
         if (GDALComputeRasterStatistics(band, FALSE, &mn, &mx, &mean, &sd, NULL, NULL) == CE_None)
@@ -565,6 +593,8 @@ sm_status sm_raster_writer_finish(sm_raster_writer *w, sm_context *ctx)
     co = CSLSetNameValue(co, "PREDICTOR", w->opt.type == SM_PIXEL_FLOAT32 ? "YES" : "NO");
     co = CSLSetNameValue(co, "OVERVIEW_RESAMPLING", w->opt.categorical ? "MODE" : "AVERAGE");
     co = CSLSetNameValue(co, "BIGTIFF", "IF_SAFER");
+    /* Compress tiles on every core (the bytes written do not depend on the thread count). */
+    co = CSLSetNameValue(co, "NUM_THREADS", "ALL_CPUS");
     CPLPushErrorHandler(CPLQuietErrorHandler);
     CPLErrorReset();
     cog = GDALCreateCopy(cogdrv, w->path, w->ds, FALSE, co, NULL, NULL);

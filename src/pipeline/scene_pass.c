@@ -30,6 +30,19 @@ int64_t sm__strip_rows(int64_t ncols)
     return rows;
 }
 
+/* Strips of the scene pass: 512 rows, the tile height of Sentinel-2 products and of the COG
+ * written, when that fits the budget of cells per strip: each worker then decodes whole tile
+ * rows that no other worker touches, and completes whole output tiles. Wider grids fall back
+ * to sm__strip_rows, so that a worker's buffers (about 35 bytes a cell) stay bounded. */
+#define SCENE_TILE_ROWS 512
+#define SCENE_STRIP_CELLS (6 * 1024 * 1024)
+static int64_t scene_strip_rows(int64_t ncols)
+{
+    if (ncols > 0 && ncols <= SCENE_STRIP_CELLS / SCENE_TILE_ROWS)
+        return SCENE_TILE_ROWS;
+    return sm__strip_rows(ncols);
+}
+
 typedef struct part_acc {
     size_t parcel;
     sm__scene_acc acc;
@@ -45,11 +58,10 @@ typedef struct worker {
     sm_raster *rasters[SM_JOB_MAX_FILES];
     sm_raster *mask;
     sm__band_src bands[SM__NROLES];
-    double *dn;          /* one band's window */
+    double *dn;          /* one band's window; then the strip's land cover, for the writer */
     float *refl[SM__NROLES];
     uint8_t *valid, *cloud, *cls;
-    float *nbr;
-    double *lcbuf;
+    uint8_t masked[256]; /* mask codes 0..255 to mask */
     sm_coverage cov;
     part_acc *parts;
     size_t nparts, cap_parts;
@@ -68,11 +80,17 @@ static void worker_free(worker *w)
     free(w->valid);
     free(w->cloud);
     free(w->cls);
-    free(w->nbr);
-    free(w->lcbuf);
     free(w->parts);
     sm_coverage_free(&w->cov);
     sm_context_destroy(w->ctx);
+}
+
+static int mask_has(const sm_job_scene *js, double v)
+{
+    for (size_t i = 0; i < js->nmask_values; i++)
+        if (v == (double)js->mask_values[i])
+            return 1;
+    return 0;
 }
 
 static sm_status worker_init(worker *w, sm_context *ctx, const sm__plan *plan, size_t s,
@@ -101,12 +119,10 @@ static sm_status worker_init(worker *w, sm_context *ctx, const sm__plan *plan, s
     if (sm_mul_size((size_t)strip, (size_t)plan->grid.ncols, &n))
         return sm_error(ctx, SM_ERR_NOMEM, "strip size overflows");
     w->dn = malloc(n * sizeof *w->dn);
-    w->lcbuf = malloc(n * sizeof *w->lcbuf);
     w->valid = malloc(n);
     w->cloud = malloc(n);
     w->cls = malloc(n);
-    w->nbr = malloc(n * sizeof *w->nbr);
-    if (!w->dn || !w->lcbuf || !w->valid || !w->cloud || !w->cls || !w->nbr)
+    if (!w->dn || !w->valid || !w->cloud || !w->cls)
         return sm_error(ctx, SM_ERR_NOMEM, "out of memory for a strip of %zu cells", n);
     for (int r = 0; r < SM__NROLES; r++) {
         if (!w->bands[r].raster)
@@ -115,15 +131,10 @@ static sm_status worker_init(worker *w, sm_context *ctx, const sm__plan *plan, s
         if (!w->refl[r])
             return sm_error(ctx, SM_ERR_NOMEM, "out of memory for a strip of %zu cells", n);
     }
+    const sm_job_scene *js = sc->job;
+    for (int v = 0; v < 256; v++)
+        w->masked[v] = (uint8_t)mask_has(js, (double)v);
     return SM_OK;
-}
-
-static int mask_has(const sm_job_scene *js, double v)
-{
-    for (size_t i = 0; i < js->nmask_values; i++)
-        if (v == (double)js->mask_values[i])
-            return 1;
-    return 0;
 }
 
 static sm_status add_part(worker *w, size_t parcel, part_acc **out)
@@ -179,9 +190,13 @@ static sm_status process_strip(worker *w, const size_t *active, size_t nactive)
     if (w->mask) {
         if ((st = sm_raster_read(w->mask, w->ctx, 1, g, &win, SM_RESAMPLE_NEAREST, w->dn)) != SM_OK)
             return st;
-        for (size_t i = 0; i < n; i++)
-            if (!isnan(w->dn[i]) && mask_has(js, w->dn[i]))
+        for (size_t i = 0; i < n; i++) {
+            double v = w->dn[i];
+            if (v >= 0 && v <= 255 && v == (double)(int)v)
+                w->cloud[i] = w->masked[(int)v];
+            else if (!isnan(v) && mask_has(js, v))
                 w->cloud[i] = 1;
+        }
     }
     sm_pixel_block blk;
     memset(&blk, 0, sizeof blk);
@@ -198,10 +213,10 @@ static sm_status process_strip(worker *w, const size_t *active, size_t nactive)
     if ((st = sm_classify_rules(w->ctx, &blk, &rp, w->cls)) != SM_OK)
         return st;
     const float *nir = blk.nir, *sw2 = blk.swir2;
+    double *lc = w->dn; /* the band reads are done: dn holds the land cover for the writer */
     for (size_t i = 0; i < n; i++) {
         uint8_t k = w->cls[i];
-        w->nbr[i] = (sw2 && k != SM__CODE_NODATA && k != SM__CODE_CLOUD) ? sm_nbr(nir[i], sw2[i]) : NAN;
-        w->lcbuf[i] = (double)k;
+        lc[i] = (double)k;
         w->observed += (k != SM__CODE_NODATA && k != SM__CODE_CLOUD);
     }
     w->cells += n;
@@ -234,9 +249,13 @@ static sm_status process_strip(worker *w, const size_t *active, size_t nactive)
                     acc->nodata += c;
                 else if (k < SM__NCODES)
                     acc->cls[k] += c;
-                if (!isnan(w->nbr[i])) {
-                    acc->nbr_sum += c * (double)w->nbr[i];
-                    acc->nbr_w += c;
+                /* NBR of observed cells, computed here rather than stored for the strip */
+                if (sw2 && k != SM__CODE_NODATA && k != SM__CODE_CLOUD) {
+                    float nbr = sm_nbr(nir[i], sw2[i]);
+                    if (!isnan(nbr)) {
+                        acc->nbr_sum += c * (double)nbr;
+                        acc->nbr_w += c;
+                    }
                 }
             }
         }
@@ -283,7 +302,7 @@ sm_status sm__scene_pass(sm_context *ctx, sm__plan *plan, size_t s, const char *
 {
     sm_status st = SM_OK;
     const sm_grid *g = &plan->grid;
-    int64_t strip = sm__strip_rows(g->ncols);
+    int64_t strip = scene_strip_rows(g->ncols);
     int nthreads = plan->threads > 0 ? plan->threads : 1;
     int64_t nstrips = (g->nrows + strip - 1) / strip;
     if (nthreads > nstrips)
@@ -373,7 +392,7 @@ sm_status sm__scene_pass(sm_context *ctx, sm__plan *plan, size_t s, const char *
             }
             for (size_t k = 0; k < w->nparts; k++)
                 merge_acc(&plan->acc[w->parts[k].parcel * plan->nscenes + s], &w->parts[k].acc);
-            if ((st = sm_raster_writer_write(lw, ctx, 1, &w->win, w->lcbuf)) != SM_OK)
+            if ((st = sm_raster_writer_write(lw, ctx, 1, &w->win, w->dn)) != SM_OK)
                 goto end;
         }
         int64_t done_row = (s0 + nb) * strip;

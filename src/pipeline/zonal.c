@@ -1,9 +1,10 @@
 /* zonal.c: `sinkmap zonal`: coverage-weighted statistics of raster bands per parcel.
- * One pass over the raster in strips of rows aligned on its blocks. Worker threads take strips
- * in batches, each with its own GDAL handles, and sum every parcel a strip crosses into a
- * partial for that strip; partials are merged in strip order, so the results are bit-identical
- * for any number of threads. Memory: one strip per thread plus one accumulator per parcel and
- * band (a parcel's coverage is computed on the strip only, never over its whole box). */
+ * One pass over the raster in strips of rows aligned on its blocks. Worker threads, each with
+ * its own GDAL handles, take the next strip as they come free and sum every parcel it crosses
+ * into a partial for that strip; the main thread merges the partials in strip order, so the
+ * results are bit-identical for any number of threads. Memory: one strip per thread, partials
+ * of at most two strips per thread, one accumulator per parcel and band (a parcel's coverage is
+ * computed on the strip only, never over its whole bounding box). */
 #include "sinkmap/zonal.h"
 
 #include <cpl_error.h>
@@ -422,6 +423,114 @@ static void *worker_main(void *arg)
     }
 }
 
+/* Where the partials go: per parcel the covered cells, per parcel and band an accumulator. */
+typedef struct zonal_totals {
+    double *covered;
+    basic_acc *bacc; /* plan->basic */
+    sm_stats **acc;  /* otherwise; NULL until a parcel's first partial arrives */
+} zonal_totals;
+
+/* Merges a strip's partials into the totals: for every parcel, strips are merged in order, so
+ * the same operations run in the same order whatever the number of threads. */
+static sm_status merge_slot(sm_context *ctx, const zonal_plan *plan, strip_slot *sl, zonal_totals *tot)
+{
+    size_t nb = plan->nb;
+    for (size_t k = 0; k < sl->nparts; k++) {
+        size_t i = sl->parts[k].parcel;
+        tot->covered[i] += sl->parts[k].covered;
+        for (size_t b = 0; b < nb; b++) {
+            size_t src = k * nb + b, dst = i * nb + b;
+            if (plan->basic) {
+                basic_merge(&tot->bacc[dst], &sl->bpart[src]);
+            } else if (!tot->acc[dst]) {
+                /* the first partial is moved, which is the same as merging it into an empty one */
+                tot->acc[dst] = sl->spart[src];
+                sl->spart[src] = NULL;
+            } else if (sm_stats_merge(tot->acc[dst], sl->spart[src]) != SM_OK) {
+                return sm_error(ctx, SM_ERR_NOMEM, "out of memory merging the statistics of parcel %zu", i);
+            }
+        }
+    }
+    return SM_OK;
+}
+
+/* The pass over the raster: strips computed by the workers (inline with one), merged here in
+ * order. Errors carry the failing worker's message. */
+static sm_status run_pass(sm_context *ctx, const zonal_plan *plan, worker *workers, int nthreads,
+                          zonal_totals *tot)
+{
+    sm_status st = SM_OK;
+    sched q;
+    memset(&q, 0, sizeof q);
+    q.nslots = nthreads > 1 ? 2 * (size_t)nthreads : 1;
+    q.slots = calloc(q.nslots, sizeof *q.slots);
+    pthread_t *tids = calloc((size_t)nthreads, sizeof *tids);
+    if (!q.slots || !tids) {
+        st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+        goto end;
+    }
+    if (nthreads == 1) {
+        for (size_t m = 0; m < plan->nwork; m++) {
+            if ((st = process_strip(&workers[0], m, &q.slots[0])) != SM_OK) {
+                st = sm_error(ctx, st, "%s", sm_context_message(workers[0].ctx));
+                goto end;
+            }
+            if ((st = merge_slot(ctx, plan, &q.slots[0], tot)) != SM_OK)
+                goto end;
+            if ((st = sm_progress(ctx, (double)(m + 1) / (double)plan->nwork, "zonal statistics")) != SM_OK)
+                goto end;
+        }
+        goto end;
+    }
+    pthread_mutex_init(&q.mu, NULL);
+    pthread_cond_init(&q.work_cv, NULL);
+    pthread_cond_init(&q.done_cv, NULL);
+    int started = 0;
+    for (; started < nthreads; started++) {
+        workers[started].sched = &q;
+        workers[started].index = started;
+        if (pthread_create(&tids[started], NULL, worker_main, &workers[started]) != 0)
+            break;
+    }
+    if (started < nthreads)
+        st = sm_error(ctx, SM_ERR_INTERNAL, "cannot start a worker thread");
+    for (size_t m = 0; st == SM_OK && m < plan->nwork; m++) {
+        strip_slot *sl = &q.slots[m % q.nslots];
+        pthread_mutex_lock(&q.mu);
+        while (!sl->done)
+            pthread_cond_wait(&q.done_cv, &q.mu);
+        pthread_mutex_unlock(&q.mu);
+        if (sl->status != SM_OK) {
+            st = sm_error(ctx, sl->status, "%s", sm_context_message(workers[sl->worker].ctx));
+            break;
+        }
+        if ((st = merge_slot(ctx, plan, sl, tot)) != SM_OK)
+            break;
+        pthread_mutex_lock(&q.mu);
+        sl->done = 0;
+        q.merged = m + 1;
+        pthread_cond_broadcast(&q.work_cv);
+        pthread_mutex_unlock(&q.mu);
+        st = sm_progress(ctx, (double)(m + 1) / (double)plan->nwork, "zonal statistics");
+    }
+    pthread_mutex_lock(&q.mu);
+    q.stop = 1;
+    pthread_cond_broadcast(&q.work_cv);
+    pthread_mutex_unlock(&q.mu);
+    for (int t = 0; t < started; t++)
+        pthread_join(tids[t], NULL);
+    pthread_cond_destroy(&q.done_cv);
+    pthread_cond_destroy(&q.work_cv);
+    pthread_mutex_destroy(&q.mu);
+end:
+    if (q.slots)
+        for (size_t k = 0; k < q.nslots; k++)
+            slot_free(&q.slots[k], plan->nb);
+    free(q.slots);
+    free(tids);
+    return st;
+}
+
 /* A parcel's rows and first column on the grid. */
 typedef struct item {
     size_t idx;
@@ -593,7 +702,6 @@ sm_status sm_zonal(sm_context *ctx, const char *raster, const char *parcels,
     item *items = NULL;
     size_t *bucket = NULL, *bstart = NULL, *work = NULL;
     worker *workers = NULL;
-    pthread_t *tids = NULL;
     int nthreads = 0;
     sm_results *res = NULL;
     char *tmp = NULL, *dir = NULL;
@@ -772,13 +880,17 @@ sm_status sm_zonal(sm_context *ctx, const char *raster, const char *parcels,
     free(items);
     items = NULL;
 
-    /* Workers: one strip each per batch; batches merged in strip order. */
+    /* The pass: workers with their own GDAL handles, strips merged in order. */
+    plan.strip = strip;
+    plan.work = work;
+    plan.nwork = nwork;
+    plan.bstart = bstart;
+    plan.bucket = bucket;
     nthreads = opt->threads > 0 ? opt->threads : default_threads();
     if ((size_t)nthreads > nwork)
         nthreads = nwork > 0 ? (int)nwork : 1;
     workers = calloc((size_t)nthreads, sizeof *workers);
-    tids = calloc((size_t)nthreads, sizeof *tids);
-    if (!workers || !tids) {
+    if (!workers) {
         st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
         goto end;
     }
@@ -791,59 +903,9 @@ sm_status sm_zonal(sm_context *ctx, const char *raster, const char *parcels,
         if ((st = worker_init(&workers[t], ctx, &plan, raster, plan.weighted ? weights : NULL,
                               strip_cells)) != SM_OK)
             goto end;
-    for (size_t s0 = 0; s0 < nwork; s0 += (size_t)nthreads) {
-        int nbatch = (int)((nwork - s0) < (size_t)nthreads ? (nwork - s0) : (size_t)nthreads);
-        for (int t = 0; t < nbatch; t++) {
-            worker *w = &workers[t];
-            size_t s = work[s0 + (size_t)t];
-            int64_t r0 = (int64_t)s * strip;
-            w->win = (sm_window){0, r0, g.ncols, r0 + strip > g.nrows ? g.nrows - r0 : strip};
-            w->active = bucket + bstart[s];
-            w->nactive = bstart[s + 1] - bstart[s];
-        }
-        if (nbatch == 1) {
-            thread_main(&workers[0]);
-        } else {
-            int started = 0;
-            for (; started < nbatch; started++)
-                if (pthread_create(&tids[started], NULL, thread_main, &workers[started]) != 0)
-                    break;
-            for (int t = 0; t < started; t++)
-                pthread_join(tids[t], NULL);
-            if (started < nbatch) {
-                st = sm_error(ctx, SM_ERR_INTERNAL, "cannot start a worker thread");
-                goto end;
-            }
-        }
-        /* Merge in strip order: the same operations in the same order for any thread count. */
-        for (int t = 0; t < nbatch; t++) {
-            worker *w = &workers[t];
-            if (w->status != SM_OK) {
-                st = sm_error(ctx, w->status, "%s", sm_context_message(w->ctx));
-                goto end;
-            }
-            for (size_t k = 0; k < w->nparts; k++) {
-                size_t i = w->parts[k].parcel;
-                covered[i] += w->parts[k].covered;
-                for (size_t b = 0; b < nb; b++) {
-                    size_t src = k * nb + b, dst = i * nb + b;
-                    if (plan.basic) {
-                        basic_merge(&bacc[dst], &w->bpart[src]);
-                    } else if (!acc[dst]) {
-                        /* the first partial: moved, which is the same as merging into empty */
-                        acc[dst] = w->spart[src];
-                        w->spart[src] = NULL;
-                    } else if ((st = sm_stats_merge(acc[dst], w->spart[src])) != SM_OK) {
-                        st = sm_error(ctx, st, "out of memory merging the statistics of parcel %zu", i);
-                        goto end;
-                    }
-                }
-            }
-        }
-        double done = (double)(s0 + (size_t)nbatch) / (double)nwork;
-        if ((st = sm_progress(ctx, done, "zonal statistics")) != SM_OK)
-            goto end;
-    }
+    zonal_totals tot = {covered, bacc, acc};
+    if ((st = run_pass(ctx, &plan, workers, nthreads, &tot)) != SM_OK)
+        goto end;
     for (int t = 0; t < nthreads; t++)
         worker_free(&workers[t]);
     free(workers);
@@ -913,7 +975,6 @@ end:
         for (int t = 0; t < nthreads; t++)
             worker_free(&workers[t]);
     free(workers);
-    free(tids);
     free(items);
     free(bucket);
     free(bstart);
