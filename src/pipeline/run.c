@@ -799,6 +799,19 @@ static void change_scenes(const sm__plan *plan, size_t *a, size_t *b)
     }
 }
 
+typedef struct lost_item {
+    double lost;
+    size_t i;
+} lost_item;
+
+static int cmp_lost(const void *a, const void *b)
+{
+    const lost_item *x = a, *y = b;
+    if (x->lost != y->lost)
+        return x->lost > y->lost ? -1 : 1;
+    return (x->i > y->i) - (x->i < y->i);
+}
+
 /* changes.gpkg: inventory forest parcels (tree forest, bamboo) whose forest fraction fell below
  * min_forest or by forest_drop, or whose dNBR exceeds the threshold; ranked by the forest area
  * lost, for field verification. */
@@ -864,14 +877,22 @@ static sm_status write_changes(sm_context *ctx, run_state *rs, const char *path,
             goto end;
     }
     /* rank: most forest lost first; ties by feature order */
-    for (size_t i = 0; i < plan->nparcels; i++) {
-        if (!keep[i])
-            continue;
-        size_t rank = 1;
-        for (size_t j = 0; j < plan->nparcels; j++)
-            if (keep[j] && (lost[j] > lost[i] || (lost[j] == lost[i] && j < i)))
-                rank++;
-        sm_results_set(cr, i, c_rank, (double)rank);
+    {
+        lost_item *order = malloc((*nchanged ? *nchanged : 1) * sizeof *order);
+        size_t m = 0;
+        if (!order) {
+            st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+            goto end;
+        }
+        for (size_t i = 0; i < plan->nparcels; i++)
+            if (keep[i]) {
+                order[m].lost = lost[i];
+                order[m++].i = i;
+            }
+        qsort(order, m, sizeof *order, cmp_lost);
+        for (size_t k = 0; k < m; k++)
+            sm_results_set(cr, order[k].i, c_rank, (double)(k + 1));
+        free(order);
     }
     st = sm_results_write_layer_subset(cr, ctx, plan->parcels, path, "GPKG", keep);
 end:
@@ -999,9 +1020,39 @@ static sm_status write_summary(sm_context *ctx, run_state *rs, const char *path)
     static const char *const AGE_NAMES[] = {"", "幼龄林 young", "中龄林 middle-aged", "近熟林 near-mature",
                                             "成熟林 mature", "过熟林 over-mature"};
     const sm_parcels *pp = plan->parcels;
+    /* the result columns, looked up once */
+    long col_area = sm_results_find(r, "area_ha"), col_sink_c = sm_results_find(r, "sink_tc"),
+         col_sink_co2 = sm_results_find(r, "sink_co2"), col_sinkp = sm_results_find(r, "sinkp_co2"),
+         col_wl_co2 = sm_results_find(r, "wl_co2"), col_wl_ch4 = sm_results_find(r, "wl_ch4"),
+         col_wl_ch4e = sm_results_find(r, "wl_ch4co2");
+    long col_ff[64], col_stk[64], col_c[64], col_cf[64], col_cp[64];
+    for (size_t s = 0; s < ns; s++) {
+        char name[16];
+        const char *id = plan->scenes[s].job->id;
+        snprintf(name, sizeof name, "ff_%s", id);
+        col_ff[s] = sm_results_find(r, name);
+        snprintf(name, sizeof name, "stk_%s", id);
+        col_stk[s] = sm_results_find(r, name);
+        snprintf(name, sizeof name, "c_%s", id);
+        col_c[s] = sm_results_find(r, name);
+        snprintf(name, sizeof name, "cf_%s", id);
+        col_cf[s] = sm_results_find(r, name);
+        snprintf(name, sizeof name, "cp_%s", id);
+        col_cp[s] = sm_results_find(r, name);
+    }
+    size_t hcap = 64;
+    while (hcap < 2 * (plan->nparcels + 1))
+        hcap *= 2;
+    size_t *htab = malloc(hcap * sizeof *htab);
+    if (!htab) {
+        free(gs);
+        return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+    }
     for (int pass = 0; pass < 8; pass++) {
         const char *gname = GROUPS[pass];
         size_t g0 = ng;
+        for (size_t k = 0; k < hcap; k++)
+            htab[k] = SIZE_MAX;
         for (size_t i = 0; i < plan->nparcels; i++) {
             char key[128];
             const stand *sd = &rs->stands[i];
@@ -1046,42 +1097,44 @@ static sm_status write_summary(sm_context *ctx, run_state *rs, const char *path)
             if ((pass == 1 && !job->fields[SM_FIELD_COUNTY]) || (pass == 2 && !job->fields[SM_FIELD_TOWNSHIP]) ||
                 (pass == 3 && !job->fields[SM_FIELD_VILLAGE]) || (pass == 6 && !job->fields[SM_FIELD_AGE_GROUP]))
                 break; /* a grouping the job cannot make */
-            size_t g;
-            for (g = g0; g < ng; g++)
-                if (strcmp(gs[g].key, key) == 0)
+            /* find or add the group: open addressing on the key's FNV-1a hash */
+            uint64_t hv = 1469598103934665603ULL;
+            for (const unsigned char *q = (const unsigned char *)key; *q; q++)
+                hv = (hv ^ *q) * 1099511628211ULL;
+            size_t slot = (size_t)hv & (hcap - 1), g = SIZE_MAX;
+            while (htab[slot] != SIZE_MAX) {
+                if (strcmp(gs[htab[slot]].key, key) == 0) {
+                    g = htab[slot];
                     break;
-            if (g == ng) {
+                }
+                slot = (slot + 1) & (hcap - 1);
+            }
+            if (g == SIZE_MAX) {
                 if (ng == cap)
                     break;
                 snprintf(gs[ng].key, sizeof gs[ng].key, "%s", key);
-                ng++;
+                htab[slot] = ng;
+                g = ng++;
             }
             group_sum *x = &gs[g];
             x->n++;
-            double a = val0(r, i, sm_results_find(r, "area_ha"));
+            double a = val0(r, i, col_area);
             x->area_ha += a;
             if (rs->stands[i].is_stand)
                 x->stand_ha += a;
             for (size_t s = 0; s < ns; s++) {
-                char name[16];
-                const char *id = plan->scenes[s].job->id;
-                snprintf(name, sizeof name, "ff_%s", id);
-                x->forest_ha[s] += a * val0(r, i, sm_results_find(r, name));
-                snprintf(name, sizeof name, "stk_%s", id);
-                x->stock[s] += val0(r, i, sm_results_find(r, name));
-                snprintf(name, sizeof name, "c_%s", id);
-                x->carbon[s] += val0(r, i, sm_results_find(r, name));
-                snprintf(name, sizeof name, "cf_%s", id);
-                x->carbon_fang[s] += val0(r, i, sm_results_find(r, name));
-                snprintf(name, sizeof name, "cp_%s", id);
-                x->pools[s] += val0(r, i, sm_results_find(r, name));
+                x->forest_ha[s] += a * val0(r, i, col_ff[s]);
+                x->stock[s] += val0(r, i, col_stk[s]);
+                x->carbon[s] += val0(r, i, col_c[s]);
+                x->carbon_fang[s] += val0(r, i, col_cf[s]);
+                x->pools[s] += val0(r, i, col_cp[s]);
             }
-            x->sink_c += val0(r, i, sm_results_find(r, "sink_tc"));
-            x->sink_co2 += val0(r, i, sm_results_find(r, "sink_co2"));
-            x->sink_pools += val0(r, i, sm_results_find(r, "sinkp_co2"));
-            x->wl_co2 += val0(r, i, sm_results_find(r, "wl_co2"));
-            x->wl_ch4 += val0(r, i, sm_results_find(r, "wl_ch4"));
-            x->wl_ch4e += val0(r, i, sm_results_find(r, "wl_ch4co2"));
+            x->sink_c += val0(r, i, col_sink_c);
+            x->sink_co2 += val0(r, i, col_sink_co2);
+            x->sink_pools += val0(r, i, col_sinkp);
+            x->wl_co2 += val0(r, i, col_wl_co2);
+            x->wl_ch4 += val0(r, i, col_wl_ch4);
+            x->wl_ch4e += val0(r, i, col_wl_ch4e);
         }
         for (size_t g = g0; g < ng; g++)
             gs[g].group = gname;
@@ -1141,6 +1194,7 @@ static sm_status write_summary(sm_context *ctx, run_state *rs, const char *path)
     w = NULL;
 end:
     sm_csv_writer_destroy(w);
+    free(htab);
     free(gs);
     return st;
 }
