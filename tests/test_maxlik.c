@@ -175,6 +175,54 @@ static void test_separable_clusters(void **state)
     sm_context_destroy(ctx);
 }
 
+/* The fast path (classes in decreasing order of their bound ln π − ½ ln|Σ|, stopping early)
+ * against the obvious oracle: every discriminant, the largest, ties to the lower index. */
+static void test_predict_against_oracle(void **state)
+{
+    (void)state;
+    sm_context *ctx = sm_context_create();
+    enum { PER = 60, K = 5, P = 3 };
+    float x[K * PER * P];
+    int y[K * PER];
+    uint64_t s = 77;
+    for (int c = 0; c < K; c++)
+        for (size_t i = 0; i < PER; i++) {
+            for (int j = 0; j < P; j++)
+                x[((size_t)c * PER + i) * P + (size_t)j] =
+                    (float)(3.0 * c * (j == c % P) + (1 + c) * 0.5 * gauss(&s));
+            y[(size_t)c * PER + i] = c;
+        }
+    for (int level = 0; level < 2; level++) {
+        sm_maxlik_options o = SM_MAXLIK_OPTIONS_INIT;
+        o.prior = level ? SM_PRIOR_EQUAL : SM_PRIOR_SAMPLE;
+        o.reject_level = level ? 0.99 : 0;
+        sm_maxlik *m = NULL;
+        assert_int_equal(sm_maxlik_train(&m, ctx, x, y, K * PER, P, K, NULL, NULL, &o), SM_OK);
+        for (int i = 0; i < 20000; i++) {
+            float q[P];
+            for (int j = 0; j < P; j++)
+                q[j] = (float)(4 * gauss(&s) + 3);
+            int best = -1;
+            double gbest = -INFINITY, d2best = 0;
+            for (int c = 0; c < K; c++) {
+                double d2, g = sm_maxlik_discriminant(m, c, q, &d2);
+                if (best < 0 || g > gbest) {
+                    best = c;
+                    gbest = g;
+                    d2best = d2;
+                }
+            }
+            if (d2best > sm_maxlik_reject_d2(m))
+                best = -1;
+            float post;
+            assert_int_equal(sm_maxlik_predict(m, q, NULL), best);
+            assert_int_equal(sm_maxlik_predict(m, q, &post), best);
+        }
+        sm_maxlik_destroy(m);
+    }
+    sm_context_destroy(ctx);
+}
+
 static void test_rejection_rate(void **state)
 {
     (void)state;
@@ -276,6 +324,7 @@ int main(void)
         cmocka_unit_test(test_chi2_quantiles),
         cmocka_unit_test(test_discriminant_by_hand),
         cmocka_unit_test(test_separable_clusters),
+        cmocka_unit_test(test_predict_against_oracle),
         cmocka_unit_test(test_rejection_rate),
         cmocka_unit_test(test_singular_covariance),
         cmocka_unit_test(test_too_few_samples),

@@ -17,6 +17,8 @@ struct sm_maxlik {
     double *prior;    /* k, sums to 1 */
     double *lnprior;  /* k */
     double *logdet;   /* k: ln|Σ_c| */
+    double *bound;    /* k: ln π_c − ½ ln|Σ_c|, the largest g_c can be (D² >= 0) */
+    int *order;       /* k: classes by bound, largest first (ties: lower index first) */
     double *count;    /* k */
     double level;     /* rejection level, 0 = none */
     double reject_d2; /* χ²_p(level) or INFINITY */
@@ -151,6 +153,8 @@ void sm_maxlik_destroy(sm_maxlik *m)
     free(m->prior);
     free(m->lnprior);
     free(m->logdet);
+    free(m->bound);
+    free(m->order);
     free(m->count);
     free(m);
 }
@@ -185,8 +189,11 @@ sm_status sm_maxlik_create(sm_maxlik **out, sm_context *ctx, int p, int k, const
     m->prior = malloc(kk * sizeof *m->prior);
     m->lnprior = malloc(kk * sizeof *m->lnprior);
     m->logdet = malloc(kk * sizeof *m->logdet);
+    m->bound = malloc(kk * sizeof *m->bound);
+    m->order = malloc(kk * sizeof *m->order);
     m->count = calloc(kk, sizeof *m->count);
-    if (!m->mean || !m->cov || !m->chol || !m->prior || !m->lnprior || !m->logdet || !m->count) {
+    if (!m->mean || !m->cov || !m->chol || !m->prior || !m->lnprior || !m->logdet || !m->bound ||
+        !m->order || !m->count) {
         st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
         goto end;
     }
@@ -247,6 +254,14 @@ sm_status sm_maxlik_create(sm_maxlik **out, sm_context *ctx, int p, int k, const
             }
         }
         m->logdet[c] = logdet;
+        m->bound[c] = m->lnprior[c] - 0.5 * logdet;
+    }
+    /* insertion sort of the classes by bound, descending, stable */
+    for (int c = 0; c < k; c++) {
+        int j = c;
+        for (; j > 0 && m->bound[m->order[j - 1]] < m->bound[c]; j--)
+            m->order[j] = m->order[j - 1];
+        m->order[j] = c;
     }
     m->level = reject_level;
     m->reject_d2 = reject_level > 0 ? sm_chi2_quantile(reject_level, p) : INFINITY;
@@ -369,7 +384,7 @@ double sm_maxlik_discriminant(const sm_maxlik *m, int c, const float *x, double 
     }
     if (d2)
         *d2 = q;
-    return m->lnprior[c] - 0.5 * m->logdet[c] - 0.5 * q;
+    return m->bound[c] - 0.5 * q;
 }
 
 int sm_maxlik_predict(const sm_maxlik *m, const float *x, float *posterior)
@@ -382,6 +397,26 @@ int sm_maxlik_predict(const sm_maxlik *m, const float *x, float *posterior)
         }
     double g[SM_MAX_CLASSES], best = -INFINITY, best_d2 = INFINITY;
     int win = -1;
+    if (!posterior) {
+        /* g_c <= bound_c exactly (the same expression less ½ D² >= 0): once the bound of the
+         * next class, in decreasing order of bounds, is below the best g, none can win. A
+         * class whose bound equals the best can only tie, and a tie goes to the lower index. */
+        for (int i = 0; i < m->k; i++) {
+            int c = m->order[i];
+            if (win >= 0 && (m->bound[c] < best || (m->bound[c] == best && c > win))) {
+                if (m->bound[c] < best)
+                    break;
+                continue;
+            }
+            double d2, gc = sm_maxlik_discriminant(m, c, x, &d2);
+            if (win < 0 || gc > best || (gc == best && c < win)) {
+                best = gc;
+                best_d2 = d2;
+                win = c;
+            }
+        }
+        return best_d2 > m->reject_d2 ? -1 : win;
+    }
     for (int c = 0; c < m->k; c++) {
         double d2;
         g[c] = sm_maxlik_discriminant(m, c, x, &d2);

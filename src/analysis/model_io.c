@@ -307,8 +307,8 @@ void sm_model_predict_codes(const sm_model *m, const float *x, size_t n, uint8_t
                 conf[i] = NAN;
             continue;
         }
-        float c;
-        int cls = sm_model_predict(m, xi, &c);
+        float c = 0;
+        int cls = sm_model_predict(m, xi, conf ? &c : NULL);
         code[i] = cls < 0 ? rejected : (uint8_t)(cls + 1);
         if (conf)
             conf[i] = c;

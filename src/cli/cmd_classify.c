@@ -314,7 +314,7 @@ int sm_cmd_classify(int argc, char **argv)
         if (mo.method == SM_METHOD_RF) {
             sm_rf_options ro2 = sm_rf_params(sm_model_rf(model));
             printf("random forest: %d trees, mtry %d, min leaf %d, max depth %d, seed %" PRIu64
-                   ", out-of-bag error %.4f; trained in %.2f s\n",
+                   ", out-of-bag error %.4f; sampled and trained in %.2f s\n",
                    ro2.ntrees, ro2.mtry, ro2.min_leaf, ro2.max_depth, ro2.seed,
                    sm_rf_oob_error(sm_model_rf(model)), t1 - t0);
         } else {
@@ -326,7 +326,7 @@ int sm_cmd_classify(int argc, char **argv)
                        sm_maxlik_reject_level(ml), p);
             else
                 printf("no rejection");
-            printf("; trained in %.2f s\n", t1 - t0);
+            printf("; sampled and trained in %.2f s\n", t1 - t0);
         }
         if (save) {
             if ((st = sm_model_save(model, ctx, save)) != SM_OK)
