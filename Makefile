@@ -43,6 +43,7 @@ bench:
 	@cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DSINKMAP_TESTS=OFF >/dev/null
 	@cmake --build build-bench -j $(JOBS)
 	@bash bench/run.sh build-bench/sinkmap
+	@bash bench/run/run.sh build-bench/sinkmap
 
 clean:
 	rm -rf build build-asan build-bench out

@@ -35,8 +35,8 @@ measure() { # measure OUTFILE cmd...
     awk '{printf "%.1f %.1f %.0f\n", $1, $2 + $3, $4 / 1024}' "$o"
 }
 
-echo "| size | cells | threads | run wall s | run CPU s | Mpx/s | peak RSS MiB | read floor s | write floor s | floor s | run / floor |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| size | cells | threads | run wall s | run CPU s | Mpx/s | peak RSS MiB | read floor wall / CPU s | write floor wall / CPU s | floor wall / CPU s | run / floor (wall) | run / floor (CPU) |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 for size in $SIZES; do
     case $size in
         1x) n=10980 ;;
@@ -52,24 +52,36 @@ for size in $SIZES; do
         rm -rf "$out"
         read -r wall cpu rss < <(measure "$DIR/time.txt" "$SINKMAP" run "$job/job.ini" --threads "$t" --quiet -o "$out")
         # the floor at the same thread count
-        read -r rwall _ _ < <(measure "$DIR/time.txt" "$DIR/readfloor" "$t" "$job"/s2_*.tif)
+        read -r rwall rcpu _ < <(measure "$DIR/time.txt" "$DIR/readfloor" "$t" "$job"/s2_*.tif)
         wfloor=0
+        wcpu=0
         for lc in "$out"/landcover_*.tif; do
             rm -f "$DIR/floor.tif"
-            read -r w _ _ < <(measure "$DIR/time.txt" gdal_translate -q -of COG -co BLOCKSIZE=512 \
+            read -r w c _ < <(measure "$DIR/time.txt" gdal_translate -q -of COG -co BLOCKSIZE=512 \
                 -co COMPRESS=DEFLATE -co OVERVIEW_RESAMPLING=MODE -co NUM_THREADS="$t" "$lc" "$DIR/floor.tif")
             wfloor=$(awk -v a="$wfloor" -v b="$w" 'BEGIN{print a + b}')
+            wcpu=$(awk -v a="$wcpu" -v b="$c" 'BEGIN{print a + b}')
         done
         rm -f "$DIR/floor.gpkg"
-        read -r w _ _ < <(measure "$DIR/time.txt" ogr2ogr -f GPKG "$DIR/floor.gpkg" "$job/xiaoban.gpkg")
+        read -r w c _ < <(measure "$DIR/time.txt" ogr2ogr -f GPKG "$DIR/floor.gpkg" "$job/xiaoban.gpkg")
         wfloor=$(awk -v a="$wfloor" -v b="$w" 'BEGIN{print a + b}')
+        wcpu=$(awk -v a="$wcpu" -v b="$c" 'BEGIN{print a + b}')
         rm -f "$DIR/floor.tif" "$DIR/floor.gpkg"
-        awk -v s=$size -v n=$n -v t=$t -v w=$wall -v c=$cpu -v r=$rss -v rf=$rwall -v wf=$wfloor 'BEGIN{
-            f = rf + wf
-            printf "| %s | %d x %d | %d | %.1f | %.1f | %.1f | %d | %.1f | %.1f | %.1f | %.2f |\n",
-                   s, n, n, t, w, c, 3 * n * n / 1e6 / w, r, rf, wf, f, w / f }'
-        [ "${KEEP:-0}" = 1 ] || rm -rf "$out"
+        awk -v s=$size -v n=$n -v t=$t -v w=$wall -v c=$cpu -v r=$rss -v rf=$rwall -v wf=$wfloor \
+            -v rc=$rcpu -v wc=$wcpu 'BEGIN{
+            f = rf + wf; fc = rc + wc
+            printf "| %s | %d x %d | %d | %.1f | %.1f | %.1f | %d | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f | %.2f | %.2f |\n",
+                   s, n, n, t, w, c, 3 * n * n / 1e6 / w, r, rf, rc, wf, wc, f, fc, w / f, c / fc }'
     done
+    # the outputs must not depend on the thread count
+    first=""
+    for t in $THREADS; do
+        if [ -z "$first" ]; then first=$t; continue; fi
+        for f in parcels.csv summary.csv landcover_2023a.tif landcover_2024s.tif landcover_2024a.tif; do
+            cmp -s "$job/out-t$first/$f" "$job/out-t$t/$f" || echo "bench: WARNING: $size: $f differs between $first and $t threads" >&2
+        done
+    done
+    [ "${KEEP:-0}" = 1 ] || for t in $THREADS; do rm -rf "$job/out-t$t"; done
 done
 echo
 echo "machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), GDAL $(gdal-config --version); load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -556,7 +556,7 @@ static sm_status cell_nonempty(const sm_table *t, sm_context *ctx, size_t row, s
 sm_status sm_table_get_double(const sm_table *table, sm_context *ctx, size_t row, size_t col,
                               double *out)
 {
-    const char *cell;
+    const char *cell = NULL;
     sm_status st = cell_nonempty(table, ctx, row, col, "a number", &cell);
     if (st)
         return st;
@@ -569,7 +569,7 @@ sm_status sm_table_get_double(const sm_table *table, sm_context *ctx, size_t row
 sm_status sm_table_get_long(const sm_table *table, sm_context *ctx, size_t row, size_t col,
                             long *out)
 {
-    const char *cell;
+    const char *cell = NULL;
     sm_status st = cell_nonempty(table, ctx, row, col, "an integer", &cell);
     if (st)
         return st;
@@ -588,7 +588,7 @@ sm_status sm_table_get_text(const sm_table *table, sm_context *ctx, size_t row, 
 sm_status sm_table_get_yesno(const sm_table *table, sm_context *ctx, size_t row, size_t col,
                              int *out)
 {
-    const char *cell;
+    const char *cell = NULL;
     sm_status st = cell_nonempty(table, ctx, row, col, "yes or no", &cell);
     if (st)
         return st;

@@ -395,7 +395,7 @@ static int handler(void *user, const char *section, const char *name, const char
         return 1;
     }
     if (strcmp(section, "uncertainty") == 0) {
-        int v;
+        int v = 0;
         if (strcmp(name, "draws") == 0) {
             if (!parse_int(ps, name, value, &v))
                 return 0;

@@ -42,7 +42,7 @@ static void gdal_register(void)
      * fills with blocks never read again and makes the resident memory grow with the raster.
      * A program or user that sets GDAL_CACHEMAX first keeps its own value. */
     if (!CPLGetConfigOption("GDAL_CACHEMAX", NULL))
-        CPLSetConfigOption("GDAL_CACHEMAX", "256");
+        CPLSetConfigOption("GDAL_CACHEMAX", "128");
 }
 void sm_gdal_init(void) { pthread_once(&gdal_once, gdal_register); }
 

@@ -31,11 +31,14 @@ int64_t sm__strip_rows(int64_t ncols)
 }
 
 /* Strips of the scene pass: 512 rows, the tile height of Sentinel-2 products and of the COG
- * written, when that fits the budget of cells per strip: each worker then decodes whole tile
- * rows that no other worker touches, and completes whole output tiles. Wider grids fall back
- * to sm__strip_rows, so that a worker's buffers (about 35 bytes a cell) stay bounded. */
+ * written, so that each worker decodes whole tile rows that no other worker touches and
+ * completes whole output tiles. A strip is read and classified in chunks of SCENE_CHUNK_COLS
+ * columns (whole tiles too): the reflectances (about 35 bytes a cell) exist for one chunk at a
+ * time, and only the class and NBR (5 bytes a cell) for the whole strip, which the parcel sums
+ * need. Grids too wide for that budget fall back to sm__strip_rows. */
 #define SCENE_TILE_ROWS 512
-#define SCENE_STRIP_CELLS (6 * 1024 * 1024)
+#define SCENE_CHUNK_COLS 2048
+#define SCENE_STRIP_CELLS (32 * 1024 * 1024)
 static int64_t scene_strip_rows(int64_t ncols)
 {
     if (ncols > 0 && ncols <= SCENE_STRIP_CELLS / SCENE_TILE_ROWS)
@@ -58,9 +61,11 @@ typedef struct worker {
     sm_raster *rasters[SM_JOB_MAX_FILES];
     sm_raster *mask;
     sm__band_src bands[SM__NROLES];
-    double *dn;          /* one band's window; then the strip's land cover, for the writer */
-    float *refl[SM__NROLES];
-    uint8_t *valid, *cloud, *cls;
+    double *dn;          /* one band's chunk */
+    float *refl[SM__NROLES]; /* the chunk's reflectances */
+    uint8_t *valid, *cloud, *ccls; /* the chunk's validity, mask and classes */
+    uint8_t *cls;        /* the strip's classes */
+    float *nbr;          /* the strip's NBR (NAN where not observed) */
     uint8_t masked[256]; /* mask codes 0..255 to mask */
     sm_coverage cov;
     part_acc *parts;
@@ -80,6 +85,8 @@ static void worker_free(worker *w)
     free(w->valid);
     free(w->cloud);
     free(w->cls);
+    free(w->ccls);
+    free(w->nbr);
     free(w->parts);
     sm_coverage_free(&w->cov);
     sm_context_destroy(w->ctx);
@@ -115,19 +122,23 @@ static sm_status worker_init(worker *w, sm_context *ctx, const sm__plan *plan, s
             if (sc->bands[r].raster == sc->rasters[f])
                 w->bands[r].raster = w->rasters[f];
     }
-    size_t n;
+    size_t n, nc;
+    int64_t cw = plan->grid.ncols < SCENE_CHUNK_COLS ? plan->grid.ncols : SCENE_CHUNK_COLS;
     if (sm_mul_size((size_t)strip, (size_t)plan->grid.ncols, &n))
         return sm_error(ctx, SM_ERR_NOMEM, "strip size overflows");
-    w->dn = malloc(n * sizeof *w->dn);
-    w->valid = malloc(n);
-    w->cloud = malloc(n);
+    nc = (size_t)strip * (size_t)cw;
+    w->dn = malloc(nc * sizeof *w->dn);
+    w->valid = malloc(nc);
+    w->cloud = malloc(nc);
+    w->ccls = malloc(nc);
     w->cls = malloc(n);
-    if (!w->dn || !w->valid || !w->cloud || !w->cls)
+    w->nbr = malloc(n * sizeof *w->nbr);
+    if (!w->dn || !w->valid || !w->cloud || !w->ccls || !w->cls || !w->nbr)
         return sm_error(ctx, SM_ERR_NOMEM, "out of memory for a strip of %zu cells", n);
     for (int r = 0; r < SM__NROLES; r++) {
         if (!w->bands[r].raster)
             continue;
-        w->refl[r] = malloc(n * sizeof(float));
+        w->refl[r] = malloc(nc * sizeof(float));
         if (!w->refl[r])
             return sm_error(ctx, SM_ERR_NOMEM, "out of memory for a strip of %zu cells", n);
     }
@@ -153,17 +164,15 @@ static sm_status add_part(worker *w, size_t parcel, part_acc **out)
     return SM_OK;
 }
 
-/* Reads, classifies and sums one strip. Parcels are those of `active` (indices). */
-static sm_status process_strip(worker *w, const size_t *active, size_t nactive)
+/* Reads and classifies the chunk `cw` of the strip (its first column is `c0` in the strip):
+ * fills the strip's classes and NBR for those columns. */
+static sm_status process_chunk(worker *w, const sm_window *cw, int64_t c0)
 {
     const sm__plan *plan = w->plan;
-    const sm__scene *sc = &plan->scenes[w->scene];
-    const sm_job_scene *js = sc->job;
+    const sm_job_scene *js = plan->scenes[w->scene].job;
     const sm_grid *g = &plan->grid;
-    sm_window win = w->win;
-    size_t n = (size_t)win.ncols * (size_t)win.nrows;
+    size_t n = (size_t)cw->ncols * (size_t)cw->nrows;
     sm_status st;
-    w->nparts = 0;
     memset(w->valid, 1, n);
     memset(w->cloud, 0, n);
     for (int r = 0; r < SM__NROLES; r++) {
@@ -172,7 +181,7 @@ static sm_status process_strip(worker *w, const size_t *active, size_t nactive)
             continue;
         sm_grid rg = sm_raster_grid(b->raster);
         sm_resample rs = (fabs(rg.dx - g->dx) < 1e-9 * g->dx) ? SM_RESAMPLE_NEAREST : SM_RESAMPLE_BILINEAR;
-        if ((st = sm_raster_read(b->raster, w->ctx, b->band, g, &win, rs, w->dn)) != SM_OK)
+        if ((st = sm_raster_read(b->raster, w->ctx, b->band, g, cw, rs, w->dn)) != SM_OK)
             return st;
         float *out = w->refl[r];
         for (size_t i = 0; i < n; i++) {
@@ -188,7 +197,7 @@ static sm_status process_strip(worker *w, const size_t *active, size_t nactive)
         }
     }
     if (w->mask) {
-        if ((st = sm_raster_read(w->mask, w->ctx, 1, g, &win, SM_RESAMPLE_NEAREST, w->dn)) != SM_OK)
+        if ((st = sm_raster_read(w->mask, w->ctx, 1, g, cw, SM_RESAMPLE_NEAREST, w->dn)) != SM_OK)
             return st;
         for (size_t i = 0; i < n; i++) {
             double v = w->dn[i];
@@ -210,15 +219,43 @@ static sm_status process_strip(worker *w, const size_t *active, size_t nactive)
     blk.valid = w->valid;
     blk.cloud = w->cloud;
     sm_rules_params rp = SM_RULES_PARAMS_INIT;
-    if ((st = sm_classify_rules(w->ctx, &blk, &rp, w->cls)) != SM_OK)
+    if ((st = sm_classify_rules(w->ctx, &blk, &rp, w->ccls)) != SM_OK)
         return st;
     const float *nir = blk.nir, *sw2 = blk.swir2;
-    double *lc = w->dn; /* the band reads are done: dn holds the land cover for the writer */
-    for (size_t i = 0; i < n; i++) {
-        uint8_t k = w->cls[i];
-        lc[i] = (double)k;
-        w->observed += (k != SM__CODE_NODATA && k != SM__CODE_CLOUD);
+    size_t stride = (size_t)w->win.ncols;
+    for (int64_t y = 0; y < cw->nrows; y++) {
+        const uint8_t *src = w->ccls + (size_t)y * (size_t)cw->ncols;
+        uint8_t *dst = w->cls + (size_t)y * stride + (size_t)c0;
+        float *nb = w->nbr + (size_t)y * stride + (size_t)c0;
+        memcpy(dst, src, (size_t)cw->ncols);
+        for (int64_t x = 0; x < cw->ncols; x++) {
+            size_t i = (size_t)y * (size_t)cw->ncols + (size_t)x;
+            uint8_t k = src[x];
+            int obs = k != SM__CODE_NODATA && k != SM__CODE_CLOUD;
+            nb[x] = (sw2 && obs) ? sm_nbr(nir[i], sw2[i]) : NAN;
+            w->observed += (size_t)obs;
+        }
     }
+    return SM_OK;
+}
+
+/* Reads, classifies and sums one strip. Parcels are those of `active` (indices). */
+static sm_status process_strip(worker *w, const size_t *active, size_t nactive)
+{
+    const sm__plan *plan = w->plan;
+    const sm_grid *g = &plan->grid;
+    sm_window win = w->win;
+    size_t n = (size_t)win.ncols * (size_t)win.nrows;
+    sm_status st;
+    w->nparts = 0;
+    for (int64_t c0 = 0; c0 < win.ncols; c0 += SCENE_CHUNK_COLS) {
+        sm_window cw = win;
+        cw.col0 = win.col0 + c0;
+        cw.ncols = (win.ncols - c0) < SCENE_CHUNK_COLS ? win.ncols - c0 : SCENE_CHUNK_COLS;
+        if ((st = process_chunk(w, &cw, c0)) != SM_OK)
+            return st;
+    }
+    const float *nbrs = w->nbr;
     w->cells += n;
     /* Per-parcel sums with exact coverage on this strip's sub-grid. */
     sm_grid sub = sm_grid_subgrid(g, &win);
@@ -249,13 +286,9 @@ static sm_status process_strip(worker *w, const size_t *active, size_t nactive)
                     acc->nodata += c;
                 else if (k < SM__NCODES)
                     acc->cls[k] += c;
-                /* NBR of observed cells, computed here rather than stored for the strip */
-                if (sw2 && k != SM__CODE_NODATA && k != SM__CODE_CLOUD) {
-                    float nbr = sm_nbr(nir[i], sw2[i]);
-                    if (!isnan(nbr)) {
-                        acc->nbr_sum += c * (double)nbr;
-                        acc->nbr_w += c;
-                    }
+                if (!isnan(nbrs[i])) {
+                    acc->nbr_sum += c * (double)nbrs[i];
+                    acc->nbr_w += c;
                 }
             }
         }
@@ -298,6 +331,27 @@ static void merge_acc(sm__scene_acc *dst, const sm__scene_acc *src)
     dst->nbr_w += src->nbr_w;
 }
 
+/* Writes a worker's strip of classes to the land cover, a chunk of whole tiles at a time. */
+static sm_status write_strip(sm_raster_writer *lw, sm_context *ctx, const worker *w, double *lcbuf)
+{
+    const sm_window *win = &w->win;
+    for (int64_t c0 = 0; c0 < win->ncols; c0 += SCENE_CHUNK_COLS) {
+        sm_window cw = *win;
+        cw.col0 = win->col0 + c0;
+        cw.ncols = (win->ncols - c0) < SCENE_CHUNK_COLS ? win->ncols - c0 : SCENE_CHUNK_COLS;
+        for (int64_t y = 0; y < cw.nrows; y++) {
+            const uint8_t *src = w->cls + (size_t)y * (size_t)win->ncols + (size_t)c0;
+            double *dst = lcbuf + (size_t)y * (size_t)cw.ncols;
+            for (int64_t x = 0; x < cw.ncols; x++)
+                dst[x] = (double)src[x];
+        }
+        sm_status st = sm_raster_writer_write(lw, ctx, 1, &cw, lcbuf);
+        if (st != SM_OK)
+            return st;
+    }
+    return SM_OK;
+}
+
 sm_status sm__scene_pass(sm_context *ctx, sm__plan *plan, size_t s, const char *lc_path)
 {
     sm_status st = SM_OK;
@@ -314,7 +368,9 @@ sm_status sm__scene_pass(sm_context *ctx, sm__plan *plan, size_t s, const char *
     job_arg *args = calloc((size_t)nthreads, sizeof *args);
     pthread_t *tids = calloc((size_t)nthreads, sizeof *tids);
     sm_raster_writer *lw = NULL;
-    if (!workers || !order || !active || !nactive || !args || !tids) {
+    int64_t lcw = g->ncols < SCENE_CHUNK_COLS ? g->ncols : SCENE_CHUNK_COLS;
+    double *lcbuf = malloc((size_t)strip * (size_t)lcw * sizeof *lcbuf); /* a chunk, for the writer */
+    if (!lcbuf || !workers || !order || !active || !nactive || !args || !tids) {
         st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
         goto end;
     }
@@ -392,7 +448,7 @@ sm_status sm__scene_pass(sm_context *ctx, sm__plan *plan, size_t s, const char *
             }
             for (size_t k = 0; k < w->nparts; k++)
                 merge_acc(&plan->acc[w->parts[k].parcel * plan->nscenes + s], &w->parts[k].acc);
-            if ((st = sm_raster_writer_write(lw, ctx, 1, &w->win, w->dn)) != SM_OK)
+            if ((st = write_strip(lw, ctx, w, lcbuf)) != SM_OK)
                 goto end;
         }
         int64_t done_row = (s0 + nb) * strip;
@@ -428,5 +484,6 @@ end:
     free(nactive);
     free(args);
     free(tids);
+    free(lcbuf);
     return st;
 }
