@@ -158,6 +158,32 @@ static void test_nodata_and_errors(void **state)
     sm_context_destroy(ctx);
 }
 
+/* A GDAL per-dataset mask (internal mask band) marks cells invalid like nodata does. */
+static void test_mask_band(void **state)
+{
+    (void)state;
+    char p[512];
+    snprintf(p, sizeof p, "%s/masked.tif", tmp);
+    make_raster(p, 3, 2, 0, 20, 10, f_lin, 1, NAN);
+    GDALDatasetH ds = GDALOpen(p, GA_Update);
+    assert_int_equal(GDALCreateDatasetMaskBand(ds, GMF_PER_DATASET), CE_None);
+    uint8_t m[6] = {255, 0, 255, 255, 255, 0};
+    assert_int_equal(GDALRasterIO(GDALGetMaskBand(GDALGetRasterBand(ds, 1)), GF_Write, 0, 0, 3, 2, m, 3, 2, GDT_Byte, 0, 0), CE_None);
+    GDALClose(ds);
+    sm_context *ctx = sm_context_create();
+    sm_raster *r = NULL;
+    assert_int_equal(sm_raster_open(&r, ctx, p), SM_OK);
+    sm_grid g = sm_raster_grid(r);
+    sm_window w = {0, 0, 3, 2};
+    double buf[6];
+    assert_int_equal(sm_raster_read(r, ctx, 1, &g, &w, SM_RESAMPLE_NEAREST, buf), SM_OK);
+    double expect[6] = {0, NAN, 2, 10, 11, NAN};
+    for (int i = 0; i < 6; i++)
+        assert_true(isnan(expect[i]) ? isnan(buf[i]) : buf[i] == expect[i]);
+    sm_raster_close(r);
+    sm_context_destroy(ctx);
+}
+
 static void test_reflectance_scaling(void **state)
 {
     (void)state;
@@ -291,6 +317,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_read_same_grid),      cmocka_unit_test(test_read_coarser),
         cmocka_unit_test(test_nodata_and_errors),   cmocka_unit_test(test_reflectance_scaling),
+        cmocka_unit_test(test_mask_band),
         cmocka_unit_test(test_writer_structure),    cmocka_unit_test(test_writer_overflow),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

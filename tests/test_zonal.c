@@ -455,6 +455,40 @@ static void test_hand_modes(void **state)
     table_free(&t);
 }
 
+/* Parcels that miss the raster: a warning, and rows whose statistics are empty (count and sum
+ * 0, the rest null). */
+static void test_no_overlap(void **state)
+{
+    (void)state;
+    char raster[512], weights[512], parcels[512], far[512], out[512], err[4096];
+    hand_fixture(raster, weights, parcels, sizeof raster);
+    path_in(far, sizeof far, "far.gpkg");
+    char *wkt[2] = {box_wkt(100, 0, 102, 2), box_wkt(-50, -50, -40, -45)};
+    const char *names[2] = {"east", "north-west"};
+    const int codes[2] = {1, 2};
+    make_parcels(far, 2, (const char *const *)wkt, names, codes);
+    free(wkt[0]);
+    free(wkt[1]);
+    path_in(out, sizeof out, "far.csv");
+    int rc = e2e_run(err, sizeof err, "zonal '%s' '%s' --stats count,sum,mean,median,nodata,area_m2 -o '%s'",
+                     raster, far, out);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(err, "sinkmap: warning: "));
+    assert_non_null(strstr(err, "no parcel of"));
+    table t;
+    table_read(&t, out);
+    assert_int_equal(t.nrows, 2);
+    for (size_t r = 0; r < 2; r++) {
+        expect_col(&t, r, "count", 0, 0);
+        expect_col(&t, r, "sum", 0, 0);
+        expect_col(&t, r, "mean", NAN, 0);
+        expect_col(&t, r, "median", NAN, 0);
+        expect_col(&t, r, "nodata", NAN, 0);
+        expect_col(&t, r, "area_m2", 0, 0);
+    }
+    table_free(&t);
+}
+
 /* Two bands (the second ten times the first): columns <stat>_b<N> in the order asked, the
  * area once; and a GeoPackage output keeps the parcel attributes and geometry. */
 static void test_bands_and_gpkg(void **state)
@@ -1128,6 +1162,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hand_computed),   cmocka_unit_test(test_hand_modes),
+        cmocka_unit_test(test_no_overlap),
         cmocka_unit_test(test_bands_and_gpkg),  cmocka_unit_test(test_threads_identical),
         cmocka_unit_test(test_large_parcel_memory),
         cmocka_unit_test(test_real_center),     cmocka_unit_test(test_real_touched),

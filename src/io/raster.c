@@ -430,6 +430,32 @@ sm_status sm_raster_read(sm_raster *r, sm_context *ctx, int band, const sm_grid 
                     row[x] = NAN;
         }
     }
+    /* A GDAL mask band (a per-dataset mask or an alpha band) also marks cells invalid. */
+    int flags = GDALGetMaskFlags(b);
+    if (!(flags & GMF_ALL_VALID) && !(flags & GMF_NODATA) && (flags & (GMF_PER_DATASET | GMF_ALPHA))) {
+        size_t m = (size_t)bw * (size_t)bh;
+        unsigned char *mk = malloc(m ? m : 1);
+        if (!mk)
+            return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+        GDALRasterIOExtraArg mextra = extra;
+        mextra.eResampleAlg = GRIORA_NearestNeighbour;
+        CPLPushErrorHandler(CPLQuietErrorHandler);
+        CPLErr merr = GDALRasterIOEx(GDALGetMaskBand(b), GF_Read, xoff, yoff, xsize, ysize, mk, (int)bw, (int)bh,
+                                     GDT_Byte, 1, (GSpacing)bw, &mextra);
+        CPLPopErrorHandler();
+        if (merr != CE_None) {
+            free(mk);
+            return sm_error(ctx, SM_ERR_INPUT, "%s: band %d: cannot read the mask at column %d, row %d: %s", r->path,
+                            band, xoff, yoff, last_gdal_error());
+        }
+        for (int64_t y = 0; y < bh; y++) {
+            double *row = buf + (size_t)(r0 + y) * (size_t)win->ncols + (size_t)c0;
+            for (int64_t x = 0; x < bw; x++)
+                if (mk[(size_t)y * (size_t)bw + (size_t)x] == 0)
+                    row[x] = NAN;
+        }
+        free(mk);
+    }
     return SM_OK;
 }
 

@@ -888,8 +888,8 @@ sm_status sm_zonal(sm_context *ctx, const char *raster, const char *parcels,
     plan.bucket = bucket;
     nthreads = opt->threads > 0 ? opt->threads : default_threads();
     if ((size_t)nthreads > nwork)
-        nthreads = nwork > 0 ? (int)nwork : 1;
-    workers = calloc((size_t)nthreads, sizeof *workers);
+        nthreads = (int)nwork; /* none when no parcel overlaps the raster */
+    workers = calloc(nthreads > 0 ? (size_t)nthreads : 1, sizeof *workers);
     if (!workers) {
         st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
         goto end;
@@ -904,7 +904,7 @@ sm_status sm_zonal(sm_context *ctx, const char *raster, const char *parcels,
                               strip_cells)) != SM_OK)
             goto end;
     zonal_totals tot = {covered, bacc, acc};
-    if ((st = run_pass(ctx, &plan, workers, nthreads, &tot)) != SM_OK)
+    if (nthreads > 0 && (st = run_pass(ctx, &plan, workers, nthreads, &tot)) != SM_OK)
         goto end;
     for (int t = 0; t < nthreads; t++)
         worker_free(&workers[t]);
