@@ -97,6 +97,8 @@ typedef struct sm_job {
     size_t mc_draws;      /* [uncertainty] draws (default 1000; 0 = Approach 1 only) */
     unsigned long long mc_seed; /* [uncertainty] seed (default 1) */
 
+    int parcels_shapefile; /* [output] parcels = shapefile: also parcels.shp in the input's encoding */
+
     char *ledger;    /* [ledger] path; NULL = ledger.sqlite beside the output folder */
     int no_ledger;   /* [ledger] path = none */
 } sm_job;

@@ -381,6 +381,18 @@ static int handler(void *user, const char *section, const char *name, const char
                         "loss_threshold, data, gwp, pools_soil)",
                     name);
     }
+    if (strcmp(section, "output") == 0) {
+        if (strcmp(name, "parcels") == 0) {
+            if (strcmp(value, "gpkg") == 0)
+                job->parcels_shapefile = 0;
+            else if (strcmp(value, "shapefile") == 0)
+                job->parcels_shapefile = 1;
+            else
+                return fail(ps, "parcels = '%s': expected gpkg or shapefile", value);
+            return 1;
+        }
+        return fail(ps, "[output]: unknown key '%s' (expected parcels)", name);
+    }
     if (strcmp(section, "change") == 0) {
         double *dst = strcmp(name, "min_forest") == 0   ? &job->change_min_forest
                       : strcmp(name, "forest_drop") == 0 ? &job->change_drop
@@ -426,7 +438,7 @@ static int handler(void *user, const char *section, const char *name, const char
         return fail(ps, "[ledger]: unknown key '%s' (expected path)", name);
     }
     return fail(ps, "unknown section [%s] (expected job, parcels, scene.<id>, drone.<id>, "
-                    "classifier, carbon, change, uncertainty, ledger)",
+                    "classifier, carbon, change, uncertainty, output, ledger)",
                 section);
 }
 

@@ -217,7 +217,8 @@ sm_status sm_results_write_layer_subset(const sm_results *r, sm_context *ctx, co
         }
     }
     OGRFeatureDefnH ddefn = OGR_L_GetLayerDefn(dl);
-    GDALDatasetStartTransaction(dst, FALSE);
+    /* GeoPackage writes in one transaction; a Shapefile has none (and needs none). */
+    int in_tx = GDALDatasetStartTransaction(dst, FALSE) == OGRERR_NONE;
     OGR_L_ResetReading(sl);
     OGRFeatureH sf;
     size_t i = 0;
@@ -265,7 +266,7 @@ sm_status sm_results_write_layer_subset(const sm_results *r, sm_context *ctx, co
         }
         i++;
     }
-    if (GDALDatasetCommitTransaction(dst) != OGRERR_NONE) {
+    if (in_tx && GDALDatasetCommitTransaction(dst) != OGRERR_NONE) {
         st = sm_error(ctx, SM_ERR_IO, "%s: cannot commit: %s", path, gdal_msg());
         goto end;
     }

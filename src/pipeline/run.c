@@ -1657,6 +1657,13 @@ sm_status sm_run(sm_context *ctx, const sm_job *job, const sm_run_options *opt)
     path = sm__asprintf(ctx, "%s/parcels.gpkg", stage);
     if (!path || (st = sm_results_write_layer(rs.res, ctx, plan->parcels, path, "GPKG")) != SM_OK)
         goto end;
+    if (job->parcels_shapefile) {
+        /* The one-map's own format: a Shapefile in the input's encoding (GBK stays GBK). */
+        free(path);
+        path = sm__asprintf(ctx, "%s/parcels.shp", stage);
+        if (!path || (st = sm_results_write_layer(rs.res, ctx, plan->parcels, path, "ESRI Shapefile")) != SM_OK)
+            goto end;
+    }
     free(path);
     path = sm__asprintf(ctx, "%s/parcels.csv", stage);
     if (!path || (st = sm_results_write_csv(rs.res, ctx, plan->parcels, mapped, nk, path)) != SM_OK)
