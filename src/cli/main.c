@@ -81,7 +81,7 @@ static void usage(FILE *out)
     fprintf(out, "usage: sinkmap COMMAND [ARGS]   (sinkmap COMMAND --help for details)\n\n"
                  "commands:\n");
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
-        fprintf(out, "  %-10s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+        fprintf(out, "  %-14s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
     fprintf(out, "\noptions:\n  --version  print the version\n  --help     this text\n\n"
                  "exit codes: 0 success, 1 internal error, 2 bad usage or input, 3 cancelled\n");
 }
