@@ -1,0 +1,19 @@
+#!/bin/bash
+# e2e_qgis.sh: the demo's outputs as QGIS sees them (PyQGIS offscreen): land cover paletted with
+# its class names, parcels with their graduated style. Skipped, saying so, without python3-qgis.
+set -u
+cli=$1
+src=$2
+if ! /usr/bin/python3 -c "import qgis.core" 2>/dev/null; then
+  echo "SKIP: python3-qgis is not installed (apt-get install python3-qgis to run this check)"
+  exit 0
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+sed -e "s|= \.\./\.\./|= $src/|" -e "s|^path = xiaoban.shp|path = $src/examples/nanchong-demo/xiaoban.shp|" \
+    -e '/^output =/d' "$src/examples/nanchong-demo/job.ini" > "$tmp/job.ini"
+printf '\n[ledger]\npath = none\n' >> "$tmp/job.ini"
+"$cli" run "$tmp/job.ini" -o "$tmp/out" --quiet || { echo "FAIL: the demo run failed"; exit 1; }
+QT_QPA_PLATFORM=offscreen timeout 300 /usr/bin/python3 "$src/tests/qgis/check_styles.py" "$tmp/out" 2>&1 \
+  | grep -v -e "^Application path" -e "QStandardPaths"
+exit "${PIPESTATUS[0]}"
