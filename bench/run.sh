@@ -12,6 +12,7 @@
 #   REPEAT             runs per sinkmap / read-floor measurement, the fastest kept (default 3)
 #   PEERS              peers to run (default "qgis grass"; "" for none)
 #   PEER_TIMEOUT       seconds before a peer run is given up (default 7200)
+#   ONLY               the parts to run (default "floor sinkmap peers")
 #   KEEP=1             keep the scratch folder (default: the outputs are removed, the data kept)
 set -euo pipefail
 
@@ -26,6 +27,8 @@ COUNTS=${COUNTS:-"1000 10000 100000 1000000"}
 REPEAT=${REPEAT:-3}
 PEERS=${PEERS-"qgis grass"}
 PEER_TIMEOUT=${PEER_TIMEOUT:-7200}
+ONLY=${ONLY:-"floor sinkmap peers"}
+part() { [[ " $ONLY " == *" $1 "* ]]; }
 PY=/usr/bin/python3
 TIME=/usr/bin/time
 export QT_QPA_PLATFORM=offscreen
@@ -95,11 +98,12 @@ say "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 say ""
 
 # ---- the read floor ----
+declare -A FLOOR FLOORCPU
+if part floor; then
 say "## GDAL read floor: $(basename "$SCENE") ($(gdalinfo "$SCENE" | awk '/^Size is/ {print $3 $4}' | tr ',' 'x') Float32, 512x512 DEFLATE tiles)"
 say ""
 say "| measure | threads | wall s | CPU s | peak RSS MB |"
 say "|---|---:|---:|---:|---:|"
-declare -A FLOOR FLOORCPU
 for t in 1 2; do
     r=$(best "$REPEAT" "$DATA/readfloor" "$SCENE" "$t")
     FLOOR[$t]=$(wall "$r")
@@ -109,13 +113,15 @@ done
 r=$(best "$REPEAT" gdalinfo -checksum "$SCENE")
 say "| gdalinfo -checksum | 1 | $(wall "$r") | $(cpu "$r") | $(rss "$r") |"
 say ""
+fi
 
 # ---- sinkmap ----
+declare -A SM
+if part sinkmap; then
 say "## sinkmap zonal --mode exact --stats count,sum,mean (fastest of $REPEAT)"
 say ""
 say "| parcels | threads | wall s | CPU s | peak RSS MB | wall × read floor (same threads) | CPU × read floor |"
 say "|---:|---:|---:|---:|---:|---:|---:|"
-declare -A SM
 for n in $COUNTS; do
     for t in 1 2; do
         r=$(best "$REPEAT" "$SINKMAP" zonal "$SCENE" "$DATA/parcels_$n.gpkg" --stats count,sum,mean \
@@ -128,9 +134,11 @@ for n in $COUNTS; do
     fi
 done
 say ""
+fi
 
 # ---- peers ----
 declare -A QG GR
+part peers || PEERS=""
 if [[ " $PEERS " == *" qgis "* ]] && command -v qgis_process.bin >/dev/null; then
     for n in $COUNTS; do
         rm -f "$OUT/qgis_$n.gpkg"
@@ -145,11 +153,11 @@ fi
 if [[ " $PEERS " == *" grass "* ]] && command -v grass >/dev/null; then
     cat >"$OUT/grass_zonal.sh" <<'EOF'
 #!/bin/bash
-# Inside a GRASS session: link the raster, import the parcels, rasterize them (cell centres),
-# and the zonal statistics of the raster per parcel category.
+# Inside a GRASS session: link the raster (-r: without scanning it for its range), import the
+# parcels, rasterize them (cell centres), and the zonal statistics per parcel category.
 set -e
 t0=$(date +%s.%N)
-r.external input="$1" output=scene -o --quiet
+r.external input="$1" output=scene -o -r --quiet
 t1=$(date +%s.%N)
 v.in.ogr input="$2" output=parcels -o --quiet
 t2=$(date +%s.%N)
@@ -162,6 +170,7 @@ echo "$t0 $t1 $t2 $t3 $t4" | awk '{printf "r.external %.1f, v.in.ogr %.1f, v.to.
 EOF
     chmod +x "$OUT/grass_zonal.sh"
     for n in $COUNTS; do
+        rm -f "$OUT/grass_$n.csv" "$OUT/grass_$n.steps"
         r=$(run_timed "$PEER_TIMEOUT" grass --tmp-location EPSG:32648 --exec "$OUT/grass_zonal.sh" \
             "$SCENE" "$DATA/parcels_$n.gpkg" "$OUT/grass_$n.csv" "$OUT/grass_$n.steps")
         GR[$n]=$r
