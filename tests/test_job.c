@@ -53,7 +53,9 @@ static const char *GOOD =
     "[scene.b24]\ndate = 2024-10-20\nraster.10m = r/b.tif\nroles.10m = blue,green,red,nir\n"
     "[drone.d24]\ndate = 2024-09-20\nchm = c.tif\ncanopy_height = 2.5\n"
     "[classifier]\nmethod = rules\n"
-    "[carbon]\nsink_from = a23\nsink_to = b24\nloss_threshold = 0.2\n";
+    "[carbon]\nsink_from = a23\nsink_to = b24\nloss_threshold = 0.2\ngwp = AR6\npools_soil = yes\n"
+    "[change]\nmin_forest = 0.4\ndnbr = 0.3\n[uncertainty]\ndraws = 500\nseed = 7\n"
+    "[output]\nparcels = shapefile\n[ledger]\npath = none\n";
 
 static void test_good_job(void **state)
 {
@@ -93,6 +95,13 @@ static void test_good_job(void **state)
     assert_true(job->drones[0].canopy_height == 2.5);
     assert_string_equal(job->sink_from, "a23");
     assert_true(job->loss_threshold == 0.2);
+    assert_string_equal(job->gwp, "AR6");
+    assert_int_equal(job->pools_soil, 1);
+    assert_true(job->change_min_forest == 0.4 && job->change_dnbr == 0.3 && job->change_drop == 0.2);
+    assert_int_equal(job->mc_draws, 500);
+    assert_true(job->mc_seed == 7);
+    assert_int_equal(job->parcels_shapefile, 1);
+    assert_int_equal(job->no_ledger, 1);
     assert_ptr_equal(sm_job_find_scene(job, "b24"), &job->scenes[1]);
     assert_null(sm_job_find_scene(job, "zz"));
     sm_job_destroy(job);
@@ -136,6 +145,15 @@ static void test_errors(void **state)
     expect_error("[scene.a b]\ndate = 2023-10-22\n", 2, "a scene id is");
     expect_error("[carbon]\nloss_threshold = 1.5\n", 2, "between 0 and 1");
     expect_error("[classifier]\nmethod = magic\n", 2, "expected rules");
+    expect_error("[carbon]\ngwp = AR9\n", 2, "expected AR4, AR5 or AR6");
+    expect_error("[carbon]\npools_soil = maybe\n", 2, "expected yes or no");
+    expect_error("[output]\nparcels = kml\n", 2, "expected gpkg or shapefile");
+    expect_error("[output]\nformat = x\n", 2, "[output]: unknown key 'format'");
+    expect_error("[change]\nmin_forest = 2\n", 2, "between 0 and 1");
+    expect_error("[change]\nthreshold = 2\n", 2, "[change]: unknown key 'threshold'");
+    expect_error("[uncertainty]\ndraws = -5\n", 2, "expected 0 (Approach 1 only) to 1000000");
+    expect_error("[uncertainty]\nseed = x\n", 2, "expected a whole number");
+    expect_error("[ledger]\nfile = x\n", 2, "[ledger]: unknown key 'file'");
     /* Whole-file checks name the file but no line. */
     expect_error("[job]\nname = x\n", 0, "[parcels] path is required");
     expect_error("[parcels]\npath = a.shp\n", 0, "at least one [scene.<id>]");
