@@ -1,7 +1,7 @@
 #!/bin/bash
 # bench/run.sh: `sinkmap zonal` on a county-size scene against the GDAL read floor and the peers.
-# Generates the scene once (bench/gen_scene.py) under a scratch folder, then measures wall time
-# and peak RSS (GNU time) of: the read floor (bench/readfloor.c, and gdalinfo -checksum),
+# Generates the scene once (bench/gen_scene.py) under a scratch folder, then measures wall time,
+# CPU time and peak RSS (GNU time) of: the read floor (bench/readfloor.c, and gdalinfo -checksum),
 # `sinkmap zonal` (exact, count/sum/mean) at 1 and 2 threads, QGIS native:zonalstatisticsfb and
 # GRASS (v.in.ogr + v.to.rast + r.univar zones=) when installed; prints Markdown tables.
 #
@@ -41,6 +41,13 @@ for tool in "$TIME" "$PY" cc gdalinfo ogr2ogr; do
 done
 [ -x "$SINKMAP" ] || { echo "bench: error: $SINKMAP is not a program" >&2; exit 2; }
 
+REPO=$(cd "$HERE/.." && pwd)
+case "$(realpath -m "$DATA")/" in
+"$REPO"/*)
+    echo "bench: error: SINKMAP_BENCH_DIR=$DATA is inside the repository; use a scratch folder" >&2
+    exit 2
+    ;;
+esac
 mkdir -p "$DATA"
 OUT="$DATA/out"
 mkdir -p "$OUT"
