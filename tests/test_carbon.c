@@ -222,6 +222,54 @@ static void test_richards(void **state)
     sm_context_destroy(ctx);
 }
 
+/* Gain–loss (IPCC eq. 2.7) worked by hand. Curve V(t) = 100 (1 − e^(−t ln 2)) (b = 1, m = 0):
+ * V(1) = 50, V(2) = 75, V(3) = 87.5. A stand of 100 m³/ha aged 1 at its 2020 survey (mid-year
+ * 2020.5) has level 100/50 = 2. On 2021-07-02 (day 183 of 365: decimal 2021.5) it is 2 years
+ * old: I_V = 2 (V(3) − V(2)) = 25 m³/ha/yr; on 2022-07-02 it is 3 and V = 2 × 87.5 = 175.
+ * Factors SVD 0.5, BEF 1.2, R 0.25, CF 0.5: F = 0.5 × 1.2 × 1.25 × 0.5 = 0.375 t C/m³.
+ * 2 ha, all standing at d1 and 60 % at d2 (a loss of 40 % seen in the imagery):
+ *   gain = 2 × 0.6 × 25 × 0.375 = 11.25 t C/yr
+ *   loss = 2 × (1 − 0.6) × 175 × 0.375 / 1 yr = 52.5 t C/yr
+ *   net  = −41.25 t C/yr = −151.25 t CO2e/yr. */
+static void test_gain_loss(void **state)
+{
+    (void)state;
+    sm_context *ctx = sm_context_create();
+    sm_growth_curve cv = {"g", SM_ORIGIN_NATURAL, 100, 1, log(2.0), 0, 50, "hand", 0};
+    sm_species_group g = {"g", "甲", "g", 0.5, 0, 1.2, 0, 0.25, 0, 0.5, 0, 0.6, 40, "hand", "hand", 0};
+    sm_date d1 = {2021, 7, 2}, d2 = {2022, 7, 2};
+    sm_gain_loss gl;
+    assert_int_equal(sm_gain_loss_between(ctx, &g, &cv, "p", 100, 1, 2020, d1, d2, 2.0, 1.0, 0.6, &gl), SM_OK);
+    near(gl.years, 1.0, 1e-12, "years");
+    near(gl.increment, 25.0, 1e-9, "I_V");
+    near(gl.gain, 11.25, 1e-9, "gain");
+    near(gl.loss, 52.5, 1e-9, "loss");
+    near(gl.t_c_per_yr, -41.25, 1e-9, "net");
+    near(gl.t_co2e_per_yr, -41.25 * 44.0 / 12.0, 1e-9, "CO2e");
+    /* No loss: the gain alone, 2 × 25 × 0.375 = 18.75. */
+    assert_int_equal(sm_gain_loss_between(ctx, &g, &cv, "p", 100, 1, 2020, d1, d2, 2.0, 1.0, 1.0, &gl), SM_OK);
+    near(gl.t_c_per_yr, 18.75, 1e-9, "no loss");
+    near(gl.loss, 0.0, 0, "no loss: loss");
+    /* The increment near the end of the curve: at age 3 with max_age 3.5 the forward step would
+     * leave the curve, so the backward one: 2 (V(3) − V(2)) = 25 (forward would be 12.5). */
+    sm_growth_curve shortc = cv;
+    shortc.max_age = 3.5;
+    double inc;
+    assert_int_equal(sm_increment(ctx, &shortc, "p", 100, 1, 3.0, &inc), SM_OK);
+    near(inc, 25.0, 1e-9, "backward increment");
+    assert_int_equal(sm_increment(ctx, &cv, "p", 100, 1, 3.0, &inc), SM_OK);
+    near(inc, 12.5, 1e-9, "forward increment");
+    /* errors: an age beyond the curve, a missing volume, shares outside [0, 1] */
+    assert_int_equal(sm_increment(ctx, &shortc, "p", 100, 1, 4.0, &inc), SM_ERR_INPUT);
+    message_has(ctx, "beyond the growth curve's max_age 3.5");
+    assert_int_equal(sm_increment(ctx, &cv, "p", NAN, 1, 3.0, &inc), SM_ERR_INPUT);
+    message_has(ctx, "parcel p: the inventory volume is missing");
+    assert_int_equal(sm_gain_loss_between(ctx, &g, &cv, "p", 100, 1, 2020, d1, d2, 2.0, 1.2, 0.6, &gl), SM_ERR_INPUT);
+    message_has(ctx, "not within [0, 1]");
+    assert_int_equal(sm_gain_loss_between(ctx, &g, &cv, "p", 100, 1, 2020, d2, d1, 2.0, 1.0, 1.0, &gl), SM_ERR_INPUT);
+    sm_context_destroy(ctx);
+}
+
 static void test_decimal_year_and_dates(void **state)
 {
     (void)state;
@@ -685,6 +733,7 @@ int main(void)
         cmocka_unit_test(test_load_real_tables),
         cmocka_unit_test(test_carbon_cypress_100),
         cmocka_unit_test(test_richards),
+        cmocka_unit_test(test_gain_loss),
         cmocka_unit_test(test_decimal_year_and_dates),
         cmocka_unit_test(test_projection),
         cmocka_unit_test(test_sink),

@@ -146,6 +146,47 @@ static void test_landcover_accuracy(void **state)
     GDALClose(t);
 }
 
+/* The demo job classifies with a random forest trained from the inventory: every scene's
+ * overall accuracy against the painted truth (observed pixels), the spring scene included
+ * (the rules reach 0.53 there), and the per-scene confidence and accuracy outputs. */
+static void test_landcover_accuracy_all_scenes(void **state)
+{
+    (void)state;
+    const char *ids[] = {"2023a", "2024s", "2024a"};
+    const double min_oa[] = {0.90, 0.85, 0.90};
+    for (size_t k = 0; k < 3; k++) {
+        char p[512], q[512];
+        snprintf(p, sizeof p, "%s/landcover_%s.tif", out1, ids[k]);
+        snprintf(q, sizeof q, DEMO "/truth/landcover_%s.tif", ids[k]);
+        GDALDatasetH a = GDALOpen(p, GA_ReadOnly), t = GDALOpen(q, GA_ReadOnly);
+        assert_non_null(a);
+        assert_non_null(t);
+        int nx = GDALGetRasterXSize(t), ny = GDALGetRasterYSize(t);
+        uint8_t *ba = malloc((size_t)nx * ny), *bt = malloc((size_t)nx * ny);
+        assert_int_equal(GDALRasterIO(GDALGetRasterBand(a, 1), GF_Read, 0, 0, nx, ny, ba, nx, ny, GDT_Byte, 0, 0), CE_None);
+        assert_int_equal(GDALRasterIO(GDALGetRasterBand(t, 1), GF_Read, 0, 0, nx, ny, bt, nx, ny, GDT_Byte, 0, 0), CE_None);
+        size_t total = 0, agree = 0;
+        for (size_t i = 0; i < (size_t)nx * ny; i++) {
+            if (bt[i] < 1 || bt[i] > 9 || ba[i] == 0 || ba[i] == 11)
+                continue;
+            total++;
+            agree += ba[i] == bt[i];
+        }
+        double oa = (double)agree / (double)total;
+        print_message("%s overall accuracy %.4f over %zu pixels\n", ids[k], oa, total);
+        assert_true(total > (size_t)nx * ny * 9 / 10);
+        assert_true(oa >= min_oa[k]);
+        free(ba);
+        free(bt);
+        GDALClose(a);
+        GDALClose(t);
+        snprintf(p, sizeof p, "%s/confidence_%s.tif", out1, ids[k]);
+        assert_true(e2e_exists(p));
+        snprintf(p, sizeof p, "%s/accuracy_%s.csv", out1, ids[k]);
+        assert_true(e2e_exists(p));
+    }
+}
+
 /* Forest fraction per parcel against the true fraction (well observed parcels). */
 static void test_forest_fraction(void **state)
 {
@@ -575,6 +616,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_outputs_exist),     cmocka_unit_test(test_landcover_accuracy),
+        cmocka_unit_test(test_landcover_accuracy_all_scenes),
         cmocka_unit_test(test_forest_fraction),   cmocka_unit_test(test_total_carbon),
         cmocka_unit_test(test_parcel_layer),      cmocka_unit_test(test_run_json),
         cmocka_unit_test(test_threads_identical), cmocka_unit_test(test_ledger_entries),

@@ -167,6 +167,49 @@ static void test_errors(void **state)
                  0, "sink_to = zz: no such scene");
 }
 
+/* The carbon keys: [volume_model], [wetland], [management], field.culms; defaults and errors. */
+static void test_carbon_keys(void **state)
+{
+    (void)state;
+    sm_context *ctx = sm_context_create();
+    const char *base = "[parcels]\npath = a.shp\nfield.culms = ZHUSHU\n[scene.a]\ndate = 2023-10-22\nraster.x = a.tif\n"
+                       "roles.x = red\n";
+    char text[1024];
+    snprintf(text, sizeof text, "%s[volume_model]\nenabled = yes\nfeatures = ff,chm_d1\nmax_age_years = 3.5\n"
+             "folds = 10\nseed = 9\n[wetland]\nprotected = w/p.geojson\n[management]\npath = /abs/m.gpkg\n"
+             "year_field = ND\n", base);
+    sm_job *job = NULL;
+    assert_int_equal(sm_job_load(&job, ctx, write_job("carbon.ini", text)), SM_OK);
+    assert_string_equal(job->fields[SM_FIELD_CULMS], "ZHUSHU");
+    assert_string_equal(sm_field_role_key(SM_FIELD_CULMS), "culms");
+    assert_int_equal(job->vm_enabled, 1);
+    assert_string_equal(job->vm_features, "ff,chm_d1");
+    assert_true(job->vm_max_age == 3.5 && job->vm_folds == 10 && job->vm_seed == 9);
+    char expect[600];
+    snprintf(expect, sizeof expect, "%s/w/p.geojson", dir);
+    assert_string_equal(job->wetland_protected, expect);
+    assert_string_equal(job->management, "/abs/m.gpkg");
+    assert_string_equal(job->management_year, "ND");
+    sm_job_destroy(job);
+    /* defaults */
+    assert_int_equal(sm_job_load(&job, ctx, write_job("carbon2.ini", base)), SM_OK);
+    assert_true(job->vm_enabled == 0 && job->vm_max_age == 5 && job->vm_folds == 5 && job->vm_seed == 1);
+    assert_null(job->vm_features);
+    assert_null(job->wetland_protected);
+    assert_null(job->management);
+    sm_job_destroy(job);
+    sm_context_destroy(ctx);
+    expect_error("[volume_model]\nenabled = sure\n", 2, "enabled = 'sure': expected yes or no");
+    expect_error("[volume_model]\nfolds = 1\n", 2, "folds = 1: expected 2 to 100");
+    expect_error("[volume_model]\nmax_age_years = -1\n", 2, "expected years >= 0");
+    expect_error("[volume_model]\nseed = -3\n", 2, "expected a whole number >= 0");
+    expect_error("[volume_model]\nfeature = ff\n", 2, "[volume_model]: unknown key 'feature'");
+    expect_error("[wetland]\nprotected =\n", 2, "empty path");
+    expect_error("[wetland]\nreserve = x\n", 2, "[wetland]: unknown key 'reserve' (expected protected)");
+    expect_error("[management]\nyear_field =\n", 2, "year_field: empty field name");
+    expect_error("[management]\nlayer = x\n", 2, "[management]: unknown key 'layer'");
+}
+
 static void test_missing_file(void **state)
 {
     (void)state;
@@ -182,6 +225,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good_job),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_carbon_keys),
         cmocka_unit_test(test_missing_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -18,7 +18,8 @@
 
 static const char *const TABLES[] = {"landcover_legend.csv", "dilei_landcover.csv",
                                      "species_groups.csv",   "species_map.csv",
-                                     "growth_richards.csv",  "pools_invest.csv"};
+                                     "growth_richards.csv",  "pools_invest.csv",
+                                     "bamboo_culms.csv"};
 #define NTABLES (sizeof TABLES / sizeof TABLES[0])
 
 static char tmp[256];

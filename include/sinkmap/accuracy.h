@@ -68,8 +68,9 @@ typedef struct sm_accuracy_overall {
 /* Computes every estimate above from k >= 2 classes: names[k], counts[k*k] row-major as
  * counts[i*k + j] = n_ij (map i, reference j), mapped_ha[k]. `source` names the input in
  * messages (e.g. the counts file; NULL: "the sample"). Errors (SM_ERR_INPUT) name the class: a
- * negative or fractional count, a class with fewer than 2 samples (its variance needs
- * n_i. − 1 > 0), a negative or non-finite area, a total area of 0. Names are copied. Caller frees
+ * negative or fractional count, a map class with fewer than 2 samples (its variance needs
+ * n_i. − 1 > 0; a class with no mapped area and no sample as map class is allowed: a
+ * reference-only column, whose U_i is NaN), a negative or non-finite area, a total area of 0. Names are copied. Caller frees
  * *out with sm_accuracy_destroy(). */
 sm_status sm_accuracy_compute(sm_accuracy **out, sm_context *ctx, size_t k,
                               const char *const *names, const double *counts,

@@ -250,6 +250,42 @@ typedef struct sm_sink {
 sm_status sm_sink_between(sm_context *ctx, double stock1, sm_date d1, double stock2, sm_date d2,
                           sm_sink *out);
 
+/* ---- Sink by gain–loss (IPCC 2006 Vol. 4 eqs. 2.7, 2.9, 2.10, 2.11) --------------------------
+ * ΔC = ΔC_G − ΔC_L, reported like sm_sink as a POSITIVE REMOVAL (t C/yr).
+ *   level  = V_inv / R(age_survey)          the stand's own level against its Richards curve R
+ *   age1   = the stand's age at d1 (as in sm_project_volume)
+ *   I_V    = level × (R(age1 + 1) − R(age1))   annual increment at age1, m³/ha/yr; the backward
+ *            difference level × (R(age1) − R(age1 − 1)) when age1 + 1 is beyond max_age
+ *   F      = SVD · BEF · (1 + R) · CF          t C per m³ (the stock's factors stand in for BCEF_I)
+ *   gain   = area × kept2 × I_V × F            growth on the forest that is still standing at d2
+ *   loss   = area × max(0, kept1 − kept2) × V(d2) × F / (t2 − t1)
+ *            the carbon of the volume the imagery shows removed within the period (V(d2) the
+ *            projected volume at d2 before any loss), spread over the period's years
+ * kept1, kept2 ∈ [0, 1] are the shares of the stand's forest still standing at d1 and d2
+ * (1 = no loss seen; ff(d)/ff(reference) where the imagery shows a loss). */
+typedef struct sm_gain_loss {
+    double years;         /* t2 − t1 */
+    double increment;     /* I_V, m³/ha/yr */
+    double gain;          /* ΔC_G, t C/yr (≥ 0) */
+    double loss;          /* ΔC_L, t C/yr (≥ 0) */
+    double t_c_per_yr;    /* gain − loss (positive = sink) */
+    double t_co2e_per_yr; /* × 44/12 */
+} sm_gain_loss;
+
+/* Annual increment I_V (m³/ha/yr) at `age` of a stand whose inventory volume was volume_m3_ha
+ * at age_at_survey, by the rule above. SM_ERR_INPUT (naming the parcel) when a volume is missing
+ * or negative, or an age is not > 0 or beyond the curve's max_age. */
+sm_status sm_increment(sm_context *ctx, const sm_growth_curve *curve, const char *parcel,
+                       double volume_m3_ha, double age_at_survey, double age, double *out);
+
+/* Gain–loss of a stand between d1 < d2 (see above). Errors as sm_project_volume, and kept1,
+ * kept2 outside [0, 1], area not ≥ 0. */
+sm_status sm_gain_loss_between(sm_context *ctx, const sm_species_group *group,
+                               const sm_growth_curve *curve, const char *parcel,
+                               double volume_m3_ha, double age_at_survey, int survey_year,
+                               sm_date d1, sm_date d2, double area_ha, double kept1, double kept2,
+                               sm_gain_loss *out);
+
 /* ---- IPCC Approach 1 uncertainty (2006 Vol. 1 ch. 3, eqs. 3.1 and 3.2) ----------------------
  * U is the 95 % half-width in percent of the value. */
 

@@ -29,6 +29,7 @@ typedef enum sm_field_role {
     SM_FIELD_AREA,
     SM_FIELD_SURVEY_YEAR,
     SM_FIELD_AGE_GROUP,
+    SM_FIELD_CULMS, /* bamboo culms per ha (株/ha) */
     SM_FIELD_COUNT
 } sm_field_role;
 
@@ -65,6 +66,21 @@ typedef struct sm_job_drone {
     double canopy_height; /* cells at least this tall count as canopy */
 } sm_job_drone;
 
+/* [classifier] settings of the supervised methods (rf, maxlik). */
+typedef struct sm_job_classifier {
+    char *samples;           /* a sample layer (points or polygons; resolved path), or NULL:
+                                labels from the inventory parcels' land class */
+    char *field;             /* the sample layer's class field (legend codes or names) */
+    char *model;             /* a saved model applied instead of training (resolved), or NULL */
+    long max_per_class;      /* training samples kept per class (default 5000; 0 = all) */
+    long min_samples;        /* fewest training samples a class may have (default 30) */
+    double test_share;       /* share of parcels (sample features) held out (default 0.3) */
+    unsigned long long seed; /* split, cap and forest seed (default 1) */
+    int trees, mtry, min_leaf, max_depth; /* rf: 100, 0 = floor(sqrt(p)), 1, 0 = unlimited */
+    double reject;           /* maxlik: χ² rejection level (default 0 = never reject) */
+    int stack;               /* features = stack (not implemented: refused when read) */
+} sm_job_classifier;
+
 typedef struct sm_job {
     char *path;   /* the job file */
     char *dir;    /* its folder */
@@ -82,7 +98,8 @@ typedef struct sm_job {
     sm_job_drone *drones;
     size_t ndrones;
 
-    char *classifier; /* "rules" */
+    char *classifier; /* "rules" (default), "rf" or "maxlik" */
+    sm_job_classifier cls;
 
     char *data_dir;       /* parameter tables; NULL = the built-in data folder */
     char *sink_from, *sink_to; /* scene ids */
@@ -97,10 +114,27 @@ typedef struct sm_job {
     size_t mc_draws;      /* [uncertainty] draws (default 1000; 0 = Approach 1 only) */
     unsigned long long mc_seed; /* [uncertainty] seed (default 1) */
 
+    int vm_enabled;           /* [volume_model] enabled = yes */
+    char *vm_features;        /* [volume_model] features: comma list (default "ff,nbr") */
+    double vm_max_age;        /* [volume_model] max_age_years: an inventory volume this recent is usable (default 5) */
+    int vm_folds;             /* [volume_model] folds (default 5) */
+    unsigned long long vm_seed; /* [volume_model] seed of the fold split (default 1) */
+    char *wetland_protected;  /* [wetland] protected: protected-area polygons, any CRS */
+    char *management;         /* [management] path: forest-management records (polygons, any CRS) */
+    char *management_year;    /* [management] year_field (default "year") */
+
     int parcels_shapefile; /* [output] parcels = shapefile: also parcels.shp in the input's encoding */
+    int no_maps;           /* [output] maps = no: no PNG maps in maps/ (default yes) */
+    int no_report;         /* [output] report = no: no report.html (default yes) */
 
     char *ledger;    /* [ledger] path; NULL = ledger.sqlite beside the output folder */
     int no_ledger;   /* [ledger] path = none */
+
+    /* [grid]: the analysis grid. Each part left out comes from the first scene's first raster. */
+    char *grid_crs;               /* crs: any GDAL/PROJ definition (EPSG:32648, WKT, PROJ string) */
+    double grid_res_x, grid_res_y; /* res: cell width and height in the CRS's units (m); 0 = unset */
+    int grid_has_extent;           /* extent given */
+    double grid_extent[4];         /* xmin, ymin, xmax, ymax in grid_crs, snapped outward to res */
 } sm_job;
 
 /* Reads and validates the syntax of a job file. Errors (SM_ERR_INPUT) name the file and the

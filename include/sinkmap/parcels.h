@@ -24,8 +24,9 @@ typedef struct sm_parcels_options {
     const char *layer;    /* NULL = the first layer */
     /* Field name for each role (NULL = not mapped). Every mapped field must exist. */
     const char *fields[SM_FIELD_COUNT];
+    int threads; /* threads that check and repair the geometries; 0 = all cores */
 } sm_parcels_options;
-#define SM_PARCELS_OPTIONS_INIT {1, NULL, NULL, {NULL}}
+#define SM_PARCELS_OPTIONS_INIT {1, NULL, NULL, {NULL}, 0}
 
 /* Reads every feature of the layer. Errors (SM_ERR_INPUT) name the file and the field:
  * missing file, no polygon layer, no CRS, a mapped field that does not exist (listing the
@@ -54,7 +55,9 @@ size_t sm_parcels_repaired_count(const sm_parcels *p);
 typedef struct sm_parcel_geoms sm_parcel_geoms;
 
 /* Projects every parcel into the CRS `wkt` (with the traditional GIS axis order). Errors name
- * both CRSs when no transformation exists. Caller frees with sm_parcel_geoms_destroy(). */
+ * both CRSs when no transformation exists. When `wkt` is the parcels' own CRS the result
+ * shares their coordinates (no copy), so it must be destroyed before `p`. Caller frees with
+ * sm_parcel_geoms_destroy(). */
 sm_status sm_parcels_project(sm_parcel_geoms **out, sm_context *ctx, const sm_parcels *p,
                              const char *wkt);
 void sm_parcel_geoms_destroy(sm_parcel_geoms *g);

@@ -35,6 +35,19 @@ void sm_raster_close(sm_raster *r);
 sm_status sm_raster_open_on_grid(sm_raster **out, sm_context *ctx, const char *path,
                                  const sm_grid *target, const char *target_wkt,
                                  sm_resample resample);
+/* The analysis grid of a job, from the raster at `path` (the first scene's first raster) and
+ * the job's [grid] choices: `crs` (any definition GDAL/PROJ reads; NULL = the raster's own),
+ * cell size `resx` × `resy` (0 = the raster's when the CRS is its own, else GDAL's suggested
+ * warp resolution), `extent` (xmin, ymin, xmax, ymax in that CRS; NULL = the raster's footprint
+ * there). With no choice at all the grid is the raster's exactly; otherwise its edges are
+ * snapped outward to whole multiples of the cell size, so that grids of other jobs align.
+ * `job_path` names the job in errors: an unknown or non-projected CRS, no transformation from
+ * the raster's CRS, a grid too large (more than 2^31 - 1 cells a side or 2^53 in all). On
+ * success *wkt is the CRS as WKT2 (caller frees with free()). */
+sm_status sm_raster_define_grid(sm_context *ctx, const char *path, const char *job_path,
+                                const char *crs, double resx, double resy, const double *extent,
+                                sm_grid *grid, char **wkt);
+
 /* Opens the same raster again, the same way (for another thread: GDAL handles are not shared
  * between threads). Caller frees with sm_raster_close(). */
 sm_status sm_raster_reopen(sm_raster **out, sm_context *ctx, const sm_raster *r);
@@ -43,6 +56,9 @@ int sm_raster_is_warped(const sm_raster *r);
 
 const char *sm_raster_path(const sm_raster *r);
 sm_grid sm_raster_grid(const sm_raster *r);
+/* The extent of the file's own cells in the CRS it is read in (for a warped raster: its
+ * footprint transformed to the target CRS, which may be smaller than the target grid). */
+void sm_raster_footprint(const sm_raster *r, double *xmin, double *ymin, double *xmax, double *ymax);
 int sm_raster_band_count(const sm_raster *r);
 /* The CRS as WKT (owned by the raster). */
 const char *sm_raster_crs_wkt(const sm_raster *r);

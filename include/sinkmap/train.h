@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "sinkmap/accuracy.h"
 #include "sinkmap/context.h"
 #include "sinkmap/grid.h"
 #include "sinkmap/model.h"
@@ -103,6 +104,31 @@ void sm_confusion_print(FILE *out, const sm_model *m, const double *counts, cons
 /* Writes the same as tidy CSV rows "set,class,reference,measure,value" (appending to an
  * open file; `set` names the sample set, e.g. "holdout" or "test"). */
 void sm_confusion_csv(FILE *out, const sm_model *m, const double *counts, const char *set);
+
+/* ---- Accuracy of a land-cover map against a reference layer (`sinkmap accuracy`) ----------- */
+
+typedef struct sm_map_accuracy_options {
+    int version;
+    const char *field; /* the reference class field: legend codes or names (required) */
+    const char *layer; /* NULL: the first layer */
+} sm_map_accuracy_options;
+#define SM_MAP_ACCURACY_OPTIONS_VERSION 1
+#define SM_MAP_ACCURACY_OPTIONS_INIT {SM_MAP_ACCURACY_OPTIONS_VERSION, NULL, NULL}
+
+/* Compares a sinkmap land-cover map (one band of legend codes, projected CRS) with reference
+ * points or polygons in any CRS (reprojected onto the map's): points take the pixel under
+ * them, polygons every pixel whose centre lies inside (one sample per pixel; the polygon is
+ * the sample group). Reference labels are legend codes 1-10 or names (sm_legend_parse).
+ * Strata are the map's codes 1-10; pixels of no data (0) and cloud (11) count in no area and
+ * samples on them are left out (with a warning). Mapped areas are the map's pixel counts ×
+ * the cell area over the whole map. Classes: every stratum with mapped pixels, and every
+ * reference class (a class never mapped is a reference-only column). The result is the
+ * Olofsson et al. (2014) report of sm_accuracy_compute, named by legend keys, written with
+ * sm_area_result_write. Errors (SM_ERR_INPUT): a missing field (listing the layer's fields),
+ * an unknown class (listing the legend), a value that is not a legend code, a geographic
+ * CRS, a map class with fewer than 2 samples. Caller frees *out with sm_area_result_destroy(). */
+sm_status sm_map_accuracy(sm_area_result **out, sm_context *ctx, const char *map_path,
+                          const char *ref_path, const sm_map_accuracy_options *opt);
 
 #ifdef __cplusplus
 }

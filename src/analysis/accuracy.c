@@ -75,6 +75,8 @@ static sm_status check_inputs(sm_context *ctx, size_t k, const char *const *name
                                 src, names[i], names[j], v);
             row += v;
         }
+        if (row == 0 && mapped_ha[i] == 0)
+            continue; /* a reference-only class: never mapped, so never sampled as a stratum */
         if (row < 2)
             return sm_error(ctx, SM_ERR_INPUT,
                             "%s: map class '%s' has %g sample%s; at least 2 are needed (the "
@@ -142,11 +144,16 @@ sm_status sm_accuracy_compute(sm_accuracy **out, sm_context *ctx, size_t k,
     /* p̂_ij = W_i n_ij / n_i. */
     for (size_t i = 0; i < k; i++)
         for (size_t j = 0; j < k; j++)
-            a->p[i * k + j] = a->cls[i].weight * a->n[i * k + j] / row[i];
+            a->p[i * k + j] = row[i] > 0 ? a->cls[i].weight * a->n[i * k + j] / row[i] : 0.0;
 
+    /* Rows of reference-only classes (W_i = 0, n_i. = 0) add nothing to any sum below. */
     double overall = 0, v_overall = 0;
     for (size_t i = 0; i < k; i++) {
         sm_accuracy_class *c = &a->cls[i];
+        if (row[i] == 0) {
+            c->users = c->users_se = NAN;
+            continue;
+        }
         double u = a->n[i * k + i] / row[i];
         c->users = u;
         c->users_se = sqrt(u * (1 - u) / (row[i] - 1));
@@ -158,6 +165,8 @@ sm_status sm_accuracy_compute(sm_accuracy **out, sm_context *ctx, size_t k,
         double share = 0, var = 0;
         for (size_t i = 0; i < k; i++) {
             double pij = a->p[i * k + j];
+            if (row[i] == 0)
+                continue;
             share += pij;
             var += (a->cls[i].weight * pij - pij * pij) / (row[i] - 1);
         }
@@ -170,17 +179,17 @@ sm_status sm_accuracy_compute(sm_accuracy **out, sm_context *ctx, size_t k,
             c->reference_samples > 0 ? a->n[j * k + j] / c->reference_samples : NAN;
         if (share > 0) {
             double pj = a->p[j * k + j] / share, uj = c->users, wj = c->weight;
-            double t1 = wj * wj * (1 - pj) * (1 - pj) * uj * (1 - uj) / (row[j] - 1);
+            double t1 = row[j] > 0 ? wj * wj * (1 - pj) * (1 - pj) * uj * (1 - uj) / (row[j] - 1) : 0;
             double t2 = 0;
             for (size_t i = 0; i < k; i++) {
-                if (i == j)
+                if (i == j || row[i] == 0)
                     continue;
                 double wi = a->cls[i].weight, r = a->n[i * k + j] / row[i];
                 t2 += wi * wi * r * (1 - r) / (row[i] - 1);
             }
             c->producers = pj;
             c->producers_se = sqrt((t1 + pj * pj * t2) / (share * share));
-            c->f1 = (uj + pj) > 0 ? 2 * uj * pj / (uj + pj) : 0;
+            c->f1 = isnan(uj) ? NAN : (uj + pj) > 0 ? 2 * uj * pj / (uj + pj) : 0;
         } else {
             c->producers = c->producers_se = c->f1 = NAN;
         }

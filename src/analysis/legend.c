@@ -3,6 +3,10 @@
  * sinkmap writes; data/landcover_legend.csv mirrors it for users (checked by a test). */
 #include "sinkmap/legend.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 static const sm_legend_entry LEGEND[] = {
     {0, "nodata", "无数据", "no data", 0x00, 0x00, 0x00, 0},
     {1, "tree_forest", "乔木林", "tree forest", 0x1a, 0x7a, 0x1a, 1},
@@ -50,4 +54,61 @@ const sm_class_entry *sm_legend_classes(size_t *n)
 {
     *n = NLEGEND;
     return CLASSES;
+}
+
+static int ascii_caseeq(const char *a, const char *b)
+{
+    for (;; a++, b++) {
+        int x = (unsigned char)*a, y = (unsigned char)*b;
+        if (x >= 'A' && x <= 'Z')
+            x += 'a' - 'A';
+        if (y >= 'A' && y <= 'Z')
+            y += 'a' - 'A';
+        if (x != y)
+            return 0;
+        if (!x)
+            return 1;
+    }
+}
+
+int sm_legend_parse(const char *label)
+{
+    if (!label)
+        return -1;
+    while (*label == ' ' || *label == '\t')
+        label++;
+    size_t len = strlen(label);
+    while (len > 0 && (label[len - 1] == ' ' || label[len - 1] == '\t' || label[len - 1] == '\r'))
+        len--;
+    if (len == 0 || len >= 128)
+        return -1;
+    char s[128];
+    memcpy(s, label, len);
+    s[len] = '\0';
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (end != s && *end == '\0')
+        return (v >= 0 && (size_t)v < NLEGEND) ? (int)v : -1;
+    for (size_t i = 0; i < NLEGEND; i++)
+        if (strcmp(s, LEGEND[i].key) == 0 || strcmp(s, LEGEND[i].name_zh) == 0 ||
+            ascii_caseeq(s, LEGEND[i].name_en) || strcmp(s, CLASSES[i].name) == 0)
+            return LEGEND[i].code;
+    return -1;
+}
+
+char *sm_legend_names(char *buf, size_t size, int from, int to)
+{
+    size_t len = 0;
+    if (size)
+        buf[0] = '\0';
+    for (int c = from; c <= to && (size_t)c < NLEGEND && len < size; c++) {
+        if (c < 0)
+            continue;
+        int w = snprintf(buf + len, size - len, "%s%d %s %s (%s)", len ? ", " : "", c,
+                         LEGEND[c].name_zh, LEGEND[c].name_en, LEGEND[c].key);
+        if (w < 0)
+            break;
+        len += (size_t)w;
+    }
+    return buf;
 }

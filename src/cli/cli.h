@@ -28,5 +28,6 @@ int sm_cmd_params(int argc, char **argv);
 int sm_cmd_area(int argc, char **argv);
 int sm_cmd_ledger(int argc, char **argv);
 int sm_cmd_classify(int argc, char **argv);
+int sm_cmd_accuracy(int argc, char **argv);
 
 #endif

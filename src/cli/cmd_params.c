@@ -5,7 +5,9 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "sinkmap/bamboo.h"
 #include "sinkmap/carbon.h"
+#include "sinkmap/job.h"
 #include "sinkmap/table.h"
 
 static void usage(FILE *out)
@@ -13,7 +15,8 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: sinkmap params check [--data DIR]\n\n"
             "Loads the parameter tables (species_groups.csv, species_map.csv,\n"
-            "growth_richards.csv, landcover_legend.csv, dilei_landcover.csv, pools_invest.csv)\n"
+            "growth_richards.csv, landcover_legend.csv, dilei_landcover.csv, pools_invest.csv,\n"
+            "and bamboo_culms.csv when the folder has it)\n"
             "from DIR (default: the data folder sinkmap was built with), checks every row, and\n"
             "lists each row whose 'verified' column is not yes, one per line on stdout as CSV:\n\n"
             "  table,key,path:line,source\n\n"
@@ -31,7 +34,21 @@ static int check(const char *data_dir)
         return 1;
     sm_params *p = NULL;
     sm_csv_writer *w = NULL;
+    sm_bamboo_table *bt = NULL;
+    if (!data_dir)
+        data_dir = sm_job_data_dir(NULL); /* the folder a run would use ($SINKMAP_DATA or the built-in one) */
     sm_status st = sm_params_load(&p, ctx, data_dir);
+    if (st == SM_OK) {
+        /* bamboo_culms.csv is optional in a user's data folder (only field.culms needs it) */
+        const char *dir = data_dir;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/bamboo_culms.csv", dir);
+        FILE *f = fopen(path, "r");
+        if (f) {
+            fclose(f);
+            st = sm_bamboo_table_load(&bt, ctx, dir);
+        }
+    }
     if (st == SM_OK)
         st = sm_csv_writer_stream(&w, ctx, stdout, "stdout", 0);
     size_t n = 0;
@@ -47,6 +64,18 @@ static int check(const char *data_dir)
                 break;
             st = sm_csv_writer_end_row(w);
         }
+        for (size_t i = 0; bt && i < sm_bamboo_count(bt) && st == SM_OK; i++) {
+            const sm_bamboo_species *b = sm_bamboo_at(bt, i);
+            if (b->verified)
+                continue;
+            char where[4096];
+            snprintf(where, sizeof where, "%s:%ld", sm_bamboo_table_path(bt), b->line);
+            if ((st = sm_csv_writer_text(w, "bamboo_culms")) || (st = sm_csv_writer_text(w, b->key)) ||
+                (st = sm_csv_writer_text(w, where)) || (st = sm_csv_writer_text(w, b->source)))
+                break;
+            st = sm_csv_writer_end_row(w);
+            n++;
+        }
         sm_status cst = sm_csv_writer_close(w);
         if (st == SM_OK)
             st = cst;
@@ -61,6 +90,7 @@ static int check(const char *data_dir)
                 n == 1 ? "" : "s");
     }
     sm_params_destroy(p);
+    sm_bamboo_table_destroy(bt);
     sm_context_destroy(ctx);
     return code;
 }

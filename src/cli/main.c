@@ -23,6 +23,7 @@ static const command COMMANDS[] = {
     {"params", sm_cmd_params, "check the parameter tables and list the rows not verified"},
     {"area-estimate", sm_cmd_area, "accuracy, error-adjusted area and sample size (Olofsson 2014)"},
     {"classify", sm_cmd_classify, "supervised land cover: random forest or maximum likelihood"},
+    {"accuracy", sm_cmd_accuracy, "error matrix and error-adjusted areas of a map vs reference"},
 };
 
 int sm_cli_exit_code(sm_status st)

@@ -130,27 +130,191 @@ static void c_decimal_point(char *s)
     memmove(at + 1, at + n, strlen(at + n) + 1);
 }
 
+/* The reference: C's %.15g, %.16g, %.17g in turn, the first that strtod reads back as v. */
+static int format_double_printf(double v, char *tmp, size_t n)
+{
+    if (isnan(v))
+        return snprintf(tmp, n, "nan");
+    if (isinf(v))
+        return snprintf(tmp, n, "%s", v < 0 ? "-inf" : "inf");
+    for (int prec = 15; prec <= 17; prec++) {
+        double back;
+        snprintf(tmp, n, "%.*g", prec, v);
+        c_decimal_point(tmp);
+        if (sm_parse_double(tmp, &back) == 0 && back == v)
+            break;
+    }
+    return (int)strlen(tmp);
+}
+
+/* The fast path gives exactly the reference's text without printf or strtod, for the normal
+ * doubles whose P significant digits (P = 15, 16, 17) are v * 10^k rounded to an integer with
+ * 0 <= k <= 27 (about 1e-11 <= |v| < 1e15: every figure sinkmap writes in practice). There
+ * v = m * 2^e (m < 2^53), so v * 10^k = m * 5^k * 2^(e+k) is a 116-bit integer shifted by e+k:
+ * the digits, the rounding (half to even, as printf) and the round-trip test (is the decimal
+ * nearer to v than half the gap to each neighbouring double, ties to the even mantissa, as
+ * strtod) are all exact in 128-bit integers. Anything else returns 0 (the reference is used). */
+__extension__ typedef unsigned __int128 sm__u128;
+
+static const uint64_t POW5[28] = {
+    1u, 5u, 25u, 125u,
+    625u, 3125u, 15625u, 78125u,
+    390625u, 1953125u, 9765625u, 48828125u,
+    244140625u, 1220703125u, 6103515625u, 30517578125u,
+    152587890625u, 762939453125u, 3814697265625u, 19073486328125u,
+    95367431640625u, 476837158203125u, 2384185791015625u, 11920928955078125u,
+    59604644775390625u, 298023223876953125u, 1490116119384765625u, 7450580596923828125u};
+static const uint64_t POW10[19] = {1u, 10u, 100u, 1000u, 10000u, 100000u, 1000000u, 10000000u,
+                                   100000000u, 1000000000u, 10000000000u, 100000000000u,
+                                   1000000000000u, 10000000000000u, 100000000000000u,
+                                   1000000000000000u, 10000000000000000u, 100000000000000000u,
+                                   1000000000000000000u};
+
+/* The P-digit decimal of m * 2^e (normal, positive): *digits in [10^(P-1), 10^P) and the
+ * decimal exponent *x10 of its first digit; *round_trips says whether it reads back as v.
+ * Returns 0 when out of the fast path's range. */
+static int digits_p(uint64_t m, int e, int even, int lower_closer, int p, uint64_t *digits, int *x10,
+                    int *round_trips)
+{
+    /* log10(v) lies in [(e+52) log10 2, (e+53) log10 2): a first guess, corrected below. */
+    int x = (int)floor((double)(e + 52) * 0.30102999566398120);
+    for (int tries = 0; tries < 3; tries++) {
+        int k = p - 1 - x; /* v * 10^k has p digits */
+        if (k < 0 || k > 27)
+            return 0;
+        sm__u128 a = (sm__u128)m * POW5[k];
+        int t = e + k;
+        sm__u128 q, rem = 0;
+        int sh = 0;
+        if (t >= 0) {
+            if (t > 60 || (a >> (60 - t)) != 0)
+                return 0; /* more than 18 digits: not this path */
+            q = a << t;
+        } else {
+            sh = -t;
+            if (sh > 68)
+                return 0;
+            q = a >> sh;
+            rem = a & ((((sm__u128)1) << sh) - 1);
+        }
+        if (q >= POW10[p]) {
+            x++;
+            continue;
+        }
+        if (q < POW10[p - 1]) {
+            x--;
+            continue;
+        }
+        sm__u128 d = q;
+        if (sh > 0) {
+            sm__u128 half = ((sm__u128)1) << (sh - 1);
+            if (rem > half || (rem == half && (q & 1)))
+                d++;
+        }
+        /* Round trip, in units of 2^-(sh+2) of v * 10^k: v is 4a, the decimal d << (sh+2), half
+         * the gap to the next double up 2 * 5^k, down the same or 5^k at a power of two. */
+        int rt = 1;
+        if (sh > 0) {
+            sm__u128 vv = a << 2, dd = d << (sh + 2);
+            sm__u128 hu = (sm__u128)POW5[k] << 1, hl = lower_closer ? (sm__u128)POW5[k] : hu;
+            if (dd >= vv)
+                rt = (dd - vv) < hu || ((dd - vv) == hu && even);
+            else
+                rt = (vv - dd) < hl || ((vv - dd) == hl && even);
+        }
+        if (d == POW10[p]) { /* 99...9.5 rounded up to 10^p */
+            d = POW10[p - 1];
+            x++;
+        }
+        *digits = (uint64_t)d;
+        *x10 = x;
+        *round_trips = rt;
+        return 1;
+    }
+    return 0;
+}
+
+/* Writes digits (p of them, trailing zeros dropped) with decimal exponent x as %.{p}g does. */
+static int write_g(char *out, int neg, uint64_t digits, int x, int p)
+{
+    char d[24];
+    int n = p;
+    for (int i = p - 1; i >= 0; i--) {
+        d[i] = (char)('0' + digits % 10);
+        digits /= 10;
+    }
+    while (n > 1 && d[n - 1] == '0')
+        n--;
+    char *o = out;
+    if (neg)
+        *o++ = '-';
+    if (x < -4 || x >= p) {
+        *o++ = d[0];
+        if (n > 1) {
+            *o++ = '.';
+            memcpy(o, d + 1, (size_t)(n - 1));
+            o += n - 1;
+        }
+        *o++ = 'e';
+        *o++ = x < 0 ? '-' : '+';
+        int ax = x < 0 ? -x : x;
+        if (ax >= 100)
+            *o++ = (char)('0' + ax / 100);
+        *o++ = (char)('0' + ax / 10 % 10);
+        *o++ = (char)('0' + ax % 10);
+    } else if (x >= 0) {
+        for (int i = 0; i <= x; i++)
+            *o++ = i < n ? d[i] : '0';
+        if (n > x + 1) {
+            *o++ = '.';
+            memcpy(o, d + x + 1, (size_t)(n - x - 1));
+            o += n - x - 1;
+        }
+    } else {
+        *o++ = '0';
+        *o++ = '.';
+        for (int i = 0; i < -x - 1; i++)
+            *o++ = '0';
+        memcpy(o, d, (size_t)n);
+        o += n;
+    }
+    *o = '\0';
+    return (int)(o - out);
+}
+
+static int format_double_fast(double v, char *tmp)
+{
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    int neg = (int)(bits >> 63);
+    int bexp = (int)((bits >> 52) & 0x7ff);
+    if (bexp == 0 || bexp == 0x7ff)
+        return 0; /* zero, subnormal, inf, nan */
+    uint64_t m = (bits & ((UINT64_C(1) << 52) - 1)) | (UINT64_C(1) << 52);
+    int e = bexp - 1075;
+    int even = (m & 1) == 0;
+    int lower_closer = (m == (UINT64_C(1) << 52)) && bexp > 1;
+    for (int p = 15; p <= 17; p++) {
+        uint64_t digits;
+        int x, rt;
+        if (!digits_p(m, e, even, lower_closer, p, &digits, &x, &rt))
+            return 0;
+        if (rt || p == 17)
+            return rt ? write_g(tmp, neg, digits, x, p) : 0;
+    }
+    return 0;
+}
+
 int sm_format_double(double v, char *buf, size_t size)
 {
     char tmp[64];
-    if (isnan(v))
-        snprintf(tmp, sizeof tmp, "nan");
-    else if (isinf(v))
-        snprintf(tmp, sizeof tmp, "%s", v < 0 ? "-inf" : "inf");
-    else {
-        for (int prec = 15; prec <= 17; prec++) {
-            double back;
-            snprintf(tmp, sizeof tmp, "%.*g", prec, v);
-            c_decimal_point(tmp);
-            if (sm_parse_double(tmp, &back) == 0 && back == v)
-                break;
-        }
-    }
-    size_t n = strlen(tmp);
-    if (n + 1 > size)
+    int n = format_double_fast(v, tmp);
+    if (n <= 0)
+        n = format_double_printf(v, tmp, sizeof tmp);
+    if ((size_t)n + 1 > size)
         return -1;
-    memcpy(buf, tmp, n + 1);
-    return (int)n;
+    memcpy(buf, tmp, (size_t)n + 1);
+    return n;
 }
 
 /* ---- Reading ---------------------------------------------------------------------------- */

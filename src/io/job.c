@@ -14,7 +14,7 @@
 
 static const char *const ROLE_KEYS[SM_FIELD_COUNT] = {
     "id",       "county",  "township", "village", "compartment", "subcompartment", "land_class",
-    "species",  "origin",  "age",      "volume",  "area",        "survey_year", "age_group"};
+    "species",  "origin",  "age",      "volume",  "area",        "survey_year", "age_group", "culms"};
 
 const char *sm_field_role_key(sm_field_role role)
 {
@@ -271,6 +271,129 @@ static int handle_scene(parse_state *ps, const char *id, const char *name, const
                 id, name);
 }
 
+/* [grid] crs / res / extent. The CRS itself is checked when the job is planned (it needs
+ * PROJ); here only the numbers: res one or two positive numbers, extent four with min < max. */
+static int handle_grid(parse_state *ps, const char *name, const char *value)
+{
+    sm_job *job = ps->job;
+    if (strcmp(name, "crs") == 0) {
+        if (!value[0])
+            return fail(ps, "[grid] crs: empty (expected a CRS such as EPSG:32648)");
+        return set_str(ps, &job->grid_crs, value);
+    }
+    if (strcmp(name, "res") == 0 || strcmp(name, "extent") == 0) {
+        int is_res = name[0] == 'r';
+        char *items[4] = {NULL, NULL, NULL, NULL};
+        size_t n = 0;
+        double v[4] = {0, 0, 0, 0};
+        int ok = split_list(ps, name, value, items, 4, &n);
+        for (size_t i = 0; i < n; i++) {
+            if (ok)
+                ok = parse_double(ps, name, items[i], &v[i]);
+            free(items[i]);
+        }
+        if (!ok)
+            return 0;
+        if (is_res) {
+            if ((n != 1 && n != 2) || !(v[0] > 0) || (n == 2 && !(v[1] > 0)))
+                return fail(ps, "[grid] res = '%s': expected a cell size > 0 in the CRS's units "
+                                "(m), or x,y",
+                            value);
+            job->grid_res_x = v[0];
+            job->grid_res_y = n == 2 ? v[1] : v[0];
+            return 1;
+        }
+        if (n != 4 || !(v[0] < v[2]) || !(v[1] < v[3]))
+            return fail(ps, "[grid] extent = '%s': expected xmin,ymin,xmax,ymax with xmin < xmax "
+                            "and ymin < ymax",
+                        value);
+        memcpy(job->grid_extent, v, sizeof v);
+        job->grid_has_extent = 1;
+        return 1;
+    }
+    return fail(ps, "[grid]: unknown key '%s' (expected crs, res, extent)", name);
+}
+
+/* [classifier]: the method and the supervised classifiers' settings. */
+static int handle_classifier(parse_state *ps, const char *name, const char *value)
+{
+    sm_job *job = ps->job;
+    sm_job_classifier *c = &job->cls;
+    if (strcmp(name, "method") == 0) {
+        if (strcmp(value, "rules") != 0 && strcmp(value, "rf") != 0 && strcmp(value, "maxlik") != 0)
+            return fail(ps, "method = '%s': expected rules, rf or maxlik", value);
+        return set_str(ps, &job->classifier, value);
+    }
+    if (strcmp(name, "samples") == 0)
+        return set_path(ps, &c->samples, value);
+    if (strcmp(name, "model") == 0)
+        return set_path(ps, &c->model, value);
+    if (strcmp(name, "field") == 0) {
+        if (!value[0])
+            return fail(ps, "field: empty field name");
+        return set_str(ps, &c->field, value);
+    }
+    if (strcmp(name, "features") == 0) {
+        if (strcmp(value, "stack") == 0)
+            return fail(ps, "features = stack (every scene's features and their seasonal "
+                            "differences) is not implemented yet; expected season");
+        if (strcmp(value, "season") != 0)
+            return fail(ps, "features = '%s': expected season (each scene's own features)", value);
+        c->stack = 0;
+        return 1;
+    }
+    if (strcmp(name, "test_share") == 0 || strcmp(name, "reject") == 0) {
+        double v = 0;
+        if (!parse_double(ps, name, value, &v))
+            return 0;
+        if (!(v >= 0 && v < 1))
+            return fail(ps, "%s = %s: expected a share from 0 to below 1", name, value);
+        *(strcmp(name, "reject") == 0 ? &c->reject : &c->test_share) = v;
+        return 1;
+    }
+    if (strcmp(name, "seed") == 0) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(value, &end, 10);
+        if (end == value || *end || errno || value[0] == '-')
+            return fail(ps, "seed = '%s': expected a whole number >= 0", value);
+        c->seed = v;
+        return 1;
+    }
+    static const struct {
+        const char *key;
+        int lo, hi;
+        const char *what;
+    } INTS[] = {{"max_per_class", 0, 100000000, "0 (all) to 100000000 samples per class"},
+                {"min_samples", 1, 1000000, "1 to 1000000 samples"},
+                {"trees", 1, 10000, "1 to 10000 trees"},
+                {"mtry", 0, 256, "0 (floor of the square root of the feature count) to 256"},
+                {"min_leaf", 1, 100000, "1 to 100000 samples"},
+                {"max_depth", 0, 1000, "0 (unlimited) to 1000"}};
+    for (size_t i = 0; i < sizeof INTS / sizeof INTS[0]; i++) {
+        if (strcmp(name, INTS[i].key) != 0)
+            continue;
+        int v = 0;
+        if (!parse_int(ps, name, value, &v))
+            return 0;
+        if (v < INTS[i].lo || v > INTS[i].hi)
+            return fail(ps, "%s = %s: expected %s", name, value, INTS[i].what);
+        switch (i) {
+        case 0: c->max_per_class = v; break;
+        case 1: c->min_samples = v; break;
+        case 2: c->trees = v; break;
+        case 3: c->mtry = v; break;
+        case 4: c->min_leaf = v; break;
+        default: c->max_depth = v; break;
+        }
+        return 1;
+    }
+    return fail(ps, "[classifier]: unknown key '%s' (expected method, samples, field, model, "
+                    "features, max_per_class, min_samples, test_share, seed, trees, mtry, "
+                    "min_leaf, max_depth, reject)",
+                name);
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
     parse_state *ps = user;
@@ -311,7 +434,7 @@ static int handler(void *user, const char *section, const char *name, const char
                             "field.township, field.village, field.compartment, "
                             "field.subcompartment, field.land_class, field.species, "
                             "field.origin, field.age, field.volume, field.area, "
-                            "field.survey_year, field.age_group, field.id)",
+                            "field.survey_year, field.age_group, field.culms, field.id)",
                         name + 6);
         }
         return fail(ps, "[parcels]: unknown key '%s' (expected path, encoding, survey_year, "
@@ -342,16 +465,8 @@ static int handler(void *user, const char *section, const char *name, const char
         }
         return fail(ps, "[%s]: unknown key '%s' (expected date, chm, canopy_height)", section, name);
     }
-    if (strcmp(section, "classifier") == 0) {
-        if (strcmp(name, "method") == 0) {
-            if (strcmp(value, "rules") != 0)
-                return fail(ps, "method = '%s': expected rules (the supervised classifiers are "
-                                "not part of this version)",
-                            value);
-            return set_str(ps, &job->classifier, value);
-        }
-        return fail(ps, "[classifier]: unknown key '%s' (expected method)", name);
-    }
+    if (strcmp(section, "classifier") == 0)
+        return handle_classifier(ps, name, value);
     if (strcmp(section, "carbon") == 0) {
         if (strcmp(name, "sink_from") == 0)
             return set_str(ps, &job->sink_from, value);
@@ -391,7 +506,17 @@ static int handler(void *user, const char *section, const char *name, const char
                 return fail(ps, "parcels = '%s': expected gpkg or shapefile", value);
             return 1;
         }
-        return fail(ps, "[output]: unknown key '%s' (expected parcels)", name);
+        if (strcmp(name, "maps") == 0 || strcmp(name, "report") == 0) {
+            int *no = name[0] == 'm' ? &job->no_maps : &job->no_report;
+            if (strcmp(value, "yes") == 0)
+                *no = 0;
+            else if (strcmp(value, "no") == 0)
+                *no = 1;
+            else
+                return fail(ps, "[output] %s = '%s': expected yes or no", name, value);
+            return 1;
+        }
+        return fail(ps, "[output]: unknown key '%s' (expected parcels, maps, report)", name);
     }
     if (strcmp(section, "change") == 0) {
         double *dst = strcmp(name, "min_forest") == 0   ? &job->change_min_forest
@@ -426,6 +551,57 @@ static int handler(void *user, const char *section, const char *name, const char
         }
         return fail(ps, "[uncertainty]: unknown key '%s' (expected draws, seed)", name);
     }
+    if (strcmp(section, "grid") == 0)
+        return handle_grid(ps, name, value);
+    if (strcmp(section, "volume_model") == 0) {
+        if (strcmp(name, "enabled") == 0) {
+            if (strcmp(value, "yes") && strcmp(value, "no"))
+                return fail(ps, "enabled = '%s': expected yes or no", value);
+            job->vm_enabled = value[0] == 'y';
+            return 1;
+        }
+        if (strcmp(name, "features") == 0)
+            return set_str(ps, &job->vm_features, value);
+        if (strcmp(name, "max_age_years") == 0) {
+            if (!parse_double(ps, name, value, &job->vm_max_age))
+                return 0;
+            if (job->vm_max_age < 0)
+                return fail(ps, "max_age_years = %s: expected years >= 0", value);
+            return 1;
+        }
+        if (strcmp(name, "folds") == 0) {
+            if (!parse_int(ps, name, value, &job->vm_folds))
+                return 0;
+            if (job->vm_folds < 2 || job->vm_folds > 100)
+                return fail(ps, "folds = %s: expected 2 to 100", value);
+            return 1;
+        }
+        if (strcmp(name, "seed") == 0) {
+            int v = 0;
+            if (!parse_int(ps, name, value, &v))
+                return 0;
+            if (v < 0)
+                return fail(ps, "seed = %s: expected a whole number >= 0", value);
+            job->vm_seed = (unsigned long long)v;
+            return 1;
+        }
+        return fail(ps, "[volume_model]: unknown key '%s' (expected enabled, features, max_age_years, folds, seed)", name);
+    }
+    if (strcmp(section, "wetland") == 0) {
+        if (strcmp(name, "protected") == 0)
+            return set_path(ps, &job->wetland_protected, value);
+        return fail(ps, "[wetland]: unknown key '%s' (expected protected)", name);
+    }
+    if (strcmp(section, "management") == 0) {
+        if (strcmp(name, "path") == 0)
+            return set_path(ps, &job->management, value);
+        if (strcmp(name, "year_field") == 0) {
+            if (!value[0])
+                return fail(ps, "year_field: empty field name");
+            return set_str(ps, &job->management_year, value);
+        }
+        return fail(ps, "[management]: unknown key '%s' (expected path, year_field)", name);
+    }
     if (strcmp(section, "ledger") == 0) {
         if (strcmp(name, "path") == 0) {
             if (strcmp(value, "none") == 0) {
@@ -438,7 +614,8 @@ static int handler(void *user, const char *section, const char *name, const char
         return fail(ps, "[ledger]: unknown key '%s' (expected path)", name);
     }
     return fail(ps, "unknown section [%s] (expected job, parcels, scene.<id>, drone.<id>, "
-                    "classifier, carbon, change, uncertainty, output, ledger)",
+                    "classifier, carbon, change, uncertainty, volume_model, wetland, management, output, "
+                    "ledger, grid)",
                 section);
 }
 
@@ -518,6 +695,16 @@ static sm_status check_required(sm_context *ctx, sm_job *job)
         if (!job->classifier)
             return SM_ERR_NOMEM;
     }
+    if (job->cls.samples && !job->cls.field)
+        return sm_error(ctx, SM_ERR_INPUT,
+                        "%s: [classifier] samples = %s needs field = the layer's class field",
+                        job->path, job->cls.samples);
+    if (strcmp(job->classifier, "rules") == 0 &&
+        (job->cls.samples || job->cls.model || job->cls.stack))
+        return sm_error(ctx, SM_ERR_INPUT,
+                        "%s: [classifier] %s is set but method = rules does not use it; expected "
+                        "method = rf or maxlik",
+                        job->path, job->cls.samples ? "samples" : job->cls.model ? "model" : "features = stack");
     return SM_OK;
 }
 
@@ -531,11 +718,20 @@ sm_status sm_job_load(sm_job **out, sm_context *ctx, const char *path)
     if (!job)
         return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
     job->loss_threshold = 0.1;
+    job->cls.max_per_class = 5000;
+    job->cls.min_samples = 30;
+    job->cls.test_share = 0.3;
+    job->cls.seed = 1;
+    job->cls.trees = 100;
+    job->cls.min_leaf = 1;
     job->mc_draws = 1000;
     job->change_min_forest = 0.5;
     job->change_drop = 0.2;
     job->change_dnbr = 0.27;
     job->mc_seed = 1;
+    job->vm_max_age = 5;
+    job->vm_folds = 5;
+    job->vm_seed = 1;
     job->default_survey_year = NAN;
     job->path = sm__strdup(ctx, path);
     job->dir = sm__path_dirname(ctx, path);
@@ -608,11 +804,19 @@ void sm_job_destroy(sm_job *job)
     }
     free(job->drones);
     free(job->classifier);
+    free(job->cls.samples);
+    free(job->cls.field);
+    free(job->cls.model);
     free(job->data_dir);
     free(job->sink_from);
     free(job->sink_to);
     free(job->ledger);
+    free(job->grid_crs);
     free(job->gwp);
+    free(job->vm_features);
+    free(job->wetland_protected);
+    free(job->management);
+    free(job->management_year);
     free(job);
 }
 

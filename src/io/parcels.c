@@ -12,9 +12,11 @@
 #include <math.h>
 #include <ogr_api.h>
 #include <ogr_srs_api.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/util.h"
 #include "sinkmap/raster.h"
@@ -39,6 +41,7 @@ struct sm_parcel_geoms {
     double *bbox;    /* 4 per parcel, NAN when empty */
     sm_ring *rings;  /* built by finalize */
     sm_polygon *parts;
+    int borrowed;    /* 1: every array above belongs to the parcels' own geometries */
 };
 
 struct sm_parcels {
@@ -178,6 +181,10 @@ void sm_parcel_geoms_destroy(sm_parcel_geoms *g)
 {
     if (!g)
         return;
+    if (g->borrowed) {
+        free(g);
+        return;
+    }
     free(g->xy);
     free(g->rref);
     free(g->pref);
@@ -233,6 +240,105 @@ static char *field_list(OGRFeatureDefnH defn)
     return s;
 }
 
+/* ---- validation and repair in parallel ----
+ * Features are read from OGR in batches, in order (OGR is single-threaded); the batch's
+ * geometries are then parsed, checked and repaired with GEOS on T threads, each with its own
+ * reentrant handle, every result in the slot of its feature; and appended in feature order.
+ * So the result does not depend on T. */
+
+#define PARCEL_BATCH 8192
+
+typedef struct geom_slot {
+    size_t off, len;     /* its WKB in the batch's buffer; len 0 = no geometry */
+    GEOSGeometry *geom;  /* valid (repaired when needed), or NULL */
+    char *repair;        /* "made valid: <reason>" (malloc), or NULL */
+    double area;
+    int nomem;
+} geom_slot;
+
+typedef struct geom_worker {
+    GEOSContextHandle_t h;
+    GEOSWKBReader *rd;
+    const unsigned char *wkb;
+    geom_slot *slots;
+    size_t i0, i1;
+} geom_worker;
+
+static void check_one(geom_worker *w, geom_slot *sl)
+{
+    sl->geom = NULL;
+    sl->repair = NULL;
+    sl->area = 0;
+    sl->nomem = 0;
+    if (sl->len == 0)
+        return;
+    GEOSGeometry *gg = GEOSWKBReader_read_r(w->h, w->rd, w->wkb + sl->off, sl->len);
+    if (!gg)
+        return;
+    if (GEOSisValid_r(w->h, gg) != 1) {
+        char *reason = GEOSisValidReason_r(w->h, gg);
+        GEOSGeometry *fixed = GEOSMakeValid_r(w->h, gg);
+        const char *r = reason ? reason : "invalid";
+        size_t n = strlen(r) + sizeof "made valid: ";
+        sl->repair = malloc(n);
+        if (sl->repair)
+            snprintf(sl->repair, n, "made valid: %s", r);
+        else
+            sl->nomem = 1;
+        if (reason)
+            GEOSFree_r(w->h, reason);
+        GEOSGeom_destroy_r(w->h, gg);
+        gg = fixed;
+    }
+    if (gg)
+        GEOSArea_r(w->h, gg, &sl->area);
+    sl->geom = gg;
+}
+
+static void *check_range(void *arg)
+{
+    geom_worker *w = arg;
+    for (size_t i = w->i0; i < w->i1; i++)
+        check_one(w, &w->slots[i]);
+    return NULL;
+}
+
+/* Checks slots[0..n) on up to nw workers (contiguous ranges). */
+static void check_batch(geom_worker *ws, int nw, const unsigned char *wkb, geom_slot *slots, size_t n)
+{
+    int use = nw;
+    if ((size_t)use > n / 64 + 1)
+        use = (int)(n / 64 + 1); /* small batches: not worth a thread */
+    pthread_t tid[64];
+    int started[64] = {0};
+    size_t per = (n + (size_t)use - 1) / (size_t)use;
+    for (int t = 0; t < use; t++) {
+        ws[t].wkb = wkb;
+        ws[t].slots = slots;
+        ws[t].i0 = (size_t)t * per < n ? (size_t)t * per : n;
+        ws[t].i1 = ws[t].i0 + per < n ? ws[t].i0 + per : n;
+        if (t > 0)
+            started[t] = pthread_create(&tid[t], NULL, check_range, &ws[t]) == 0;
+    }
+    check_range(&ws[0]);
+    for (int t = 1; t < use; t++) {
+        if (started[t])
+            pthread_join(tid[t], NULL);
+        else
+            check_range(&ws[t]); /* no thread to be had: do it here */
+    }
+}
+
+static int worker_count(int threads)
+{
+    long n = threads > 0 ? threads : sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        n = 1;
+    if (n > 64)
+        n = 64;
+    return (int)n;
+}
+
 sm_status sm_parcels_open(sm_parcels **out, sm_context *ctx, const char *path,
                           const sm_parcels_options *opt)
 {
@@ -240,10 +346,13 @@ sm_status sm_parcels_open(sm_parcels **out, sm_context *ctx, const char *path,
     sm_gdal_init();
     sm_status st = SM_OK;
     GDALDatasetH ds = NULL;
-    GEOSWKBReader *rd = NULL;
     unsigned char *wkb = NULL;
-    size_t wkb_cap = 0;
+    size_t wkb_cap = 0, wkb_len = 0, nbatch = 0;
     char **oo = NULL;
+    geom_slot *slots = NULL;
+    int nw = worker_count(opt ? opt->threads : 0);
+    geom_worker ws[64];
+    memset(ws, 0, sizeof ws);
     GEOSContextHandle_t h = sm_context_geos(ctx);
     if (!h)
         return sm_error(ctx, SM_ERR_NOMEM, "cannot start GEOS");
@@ -326,76 +435,106 @@ sm_status sm_parcels_open(sm_parcels **out, sm_context *ctx, const char *path,
         st = sm_error(ctx, SM_ERR_NOMEM, "out of memory for %zu parcels", cap);
         goto end;
     }
-    rd = GEOSWKBReader_create_r(h);
-    OGR_L_ResetReading(layer);
-    OGRFeatureH f;
-    while ((f = OGR_L_GetNextFeature(layer)) != NULL) {
-        size_t i = p->n;
-        if (i == cap) { /* the count was an estimate */
-            OGR_F_Destroy(f);
-            st = sm_error(ctx, SM_ERR_INPUT, "%s: more features than the layer reports (%zu)", path, cap);
+    slots = malloc(PARCEL_BATCH * sizeof *slots);
+    if (!slots) {
+        st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+        goto end;
+    }
+    for (int t = 0; t < nw; t++) {
+        ws[t].h = GEOS_init_r();
+        ws[t].rd = ws[t].h ? GEOSWKBReader_create_r(ws[t].h) : NULL;
+        if (!ws[t].rd) {
+            st = sm_error(ctx, SM_ERR_NOMEM, "cannot start GEOS");
             goto end;
         }
-        p->fid[i] = (int64_t)OGR_F_GetFID(f);
-        for (int r = 0; r < SM_FIELD_COUNT; r++) {
-            if (fidx[r] < 0)
-                continue;
-            const char *v = OGR_F_IsFieldSetAndNotNull(f, fidx[r]) ? OGR_F_GetFieldAsString(f, fidx[r]) : "";
-            char *copy = sm__strdup(ctx, v);
-            if (!copy) {
+    }
+    OGR_L_ResetReading(layer);
+    for (int done = 0; !done;) {
+        /* Read a batch: attributes now, geometries as WKB for the workers. */
+        OGRFeatureH f = NULL;
+        nbatch = 0;
+        wkb_len = 0;
+        size_t first = p->n;
+        while (nbatch < PARCEL_BATCH && (f = OGR_L_GetNextFeature(layer)) != NULL) {
+            size_t i = p->n;
+            if (i == cap) { /* the count was an estimate */
                 OGR_F_Destroy(f);
-                st = SM_ERR_NOMEM;
+                st = sm_error(ctx, SM_ERR_INPUT, "%s: more features than the layer reports (%zu)", path, cap);
                 goto end;
             }
-            sm__trim(copy);
-            p->str[i * SM_FIELD_COUNT + (size_t)r] = copy;
-        }
-        p->area[i] = 0;
-        p->src->part0[i] = p->src->nparts;
-        OGRGeometryH g = OGR_F_GetGeometryRef(f);
-        GEOSGeometry *gg = NULL;
-        if (g && !OGR_G_IsEmpty(g)) {
-            size_t sz = (size_t)OGR_G_WkbSize(g);
-            if (sz > wkb_cap) {
-                unsigned char *t = realloc(wkb, sz);
-                if (!t) {
+            p->fid[i] = (int64_t)OGR_F_GetFID(f);
+            for (int r = 0; r < SM_FIELD_COUNT; r++) {
+                if (fidx[r] < 0)
+                    continue;
+                const char *v = OGR_F_IsFieldSetAndNotNull(f, fidx[r]) ? OGR_F_GetFieldAsString(f, fidx[r]) : "";
+                char *copy = sm__strdup(ctx, v);
+                if (!copy) {
                     OGR_F_Destroy(f);
-                    st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+                    st = SM_ERR_NOMEM;
                     goto end;
                 }
-                wkb = t;
-                wkb_cap = sz;
+                sm__trim(copy);
+                p->str[i * SM_FIELD_COUNT + (size_t)r] = copy;
             }
-            OGR_G_ExportToIsoWkb(g, wkbNDR, wkb);
-            gg = GEOSWKBReader_read_r(h, rd, wkb, sz);
-        }
-        if (gg) {
-            if (GEOSisValid_r(h, gg) != 1) {
-                char *reason = GEOSisValidReason_r(h, gg);
-                GEOSGeometry *fixed = GEOSMakeValid_r(h, gg);
-                p->repair[i] = sm__asprintf(ctx, "made valid: %s", reason ? reason : "invalid");
-                if (reason)
-                    GEOSFree_r(h, reason);
-                p->nrepaired++;
-                GEOSGeom_destroy_r(h, gg);
-                gg = fixed;
+            geom_slot *sl = &slots[nbatch];
+            memset(sl, 0, sizeof *sl);
+            sl->off = wkb_len;
+            OGRGeometryH g = OGR_F_GetGeometryRef(f);
+            if (g && !OGR_G_IsEmpty(g)) {
+                size_t sz = (size_t)OGR_G_WkbSize(g);
+                if (wkb_len + sz > wkb_cap) {
+                    size_t ncap = wkb_cap ? wkb_cap : 65536;
+                    while (ncap < wkb_len + sz)
+                        ncap *= 2;
+                    unsigned char *t = realloc(wkb, ncap);
+                    if (!t) {
+                        OGR_F_Destroy(f);
+                        st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+                        goto end;
+                    }
+                    wkb = t;
+                    wkb_cap = ncap;
+                }
+                OGR_G_ExportToIsoWkb(g, wkbNDR, wkb + wkb_len);
+                sl->len = sz;
+                wkb_len += sz;
             }
+            p->n++;
+            nbatch++;
+            OGR_F_Destroy(f);
         }
-        if (gg) {
-            double a = 0;
-            GEOSArea_r(h, gg, &a);
-            p->area[i] = a;
-            if (append_geos(p->src, h, gg)) {
-                GEOSGeom_destroy_r(h, gg);
-                OGR_F_Destroy(f);
+        done = f == NULL;
+        /* Check and repair in parallel, then append in feature order (room for the batch's
+         * points made once: a 2D point is 16 bytes of WKB). */
+        check_batch(ws, nw, wkb, slots, nbatch);
+        if (geoms_reserve(p->src, wkb_len / 16 + 16, nbatch, nbatch)) {
+            st = sm_error(ctx, SM_ERR_NOMEM, "out of memory reading %s", path);
+            goto end;
+        }
+        for (size_t k = 0; k < nbatch; k++) {
+            size_t i = first + k;
+            geom_slot *sl = &slots[k];
+            p->area[i] = 0;
+            p->src->part0[i] = p->src->nparts;
+            if (sl->nomem && st == SM_OK)
                 st = sm_error(ctx, SM_ERR_NOMEM, "out of memory reading %s", path);
-                goto end;
+            if (sl->repair) {
+                p->repair[i] = sl->repair;
+                sl->repair = NULL;
+                p->nrepaired++;
             }
-            GEOSGeom_destroy_r(h, gg);
+            if (sl->geom) {
+                p->area[i] = sl->area;
+                if (st == SM_OK && append_geos(p->src, h, sl->geom))
+                    st = sm_error(ctx, SM_ERR_NOMEM, "out of memory reading %s", path);
+                GEOSGeom_destroy_r(h, sl->geom);
+                sl->geom = NULL;
+            }
+            p->src->nparts_of[i] = p->src->nparts - p->src->part0[i];
         }
-        p->src->nparts_of[i] = p->src->nparts - p->src->part0[i];
-        p->n++;
-        OGR_F_Destroy(f);
+        nbatch = 0;
+        if (st != SM_OK)
+            goto end;
     }
     p->src->n = p->n;
     p->src->bbox = malloc((p->n ? p->n : 1) * 4 * sizeof(double));
@@ -406,8 +545,18 @@ sm_status sm_parcels_open(sm_parcels **out, sm_context *ctx, const char *path,
     if (p->n == 0)
         st = sm_error(ctx, SM_ERR_INPUT, "%s: the layer has no features", path);
 end:
-    if (rd)
-        GEOSWKBReader_destroy_r(h, rd);
+    for (size_t k = 0; k < nbatch; k++) { /* a batch left by an error */
+        if (slots[k].geom)
+            GEOSGeom_destroy_r(h, slots[k].geom);
+        free(slots[k].repair);
+    }
+    free(slots);
+    for (int t = 0; t < nw; t++) {
+        if (ws[t].rd)
+            GEOSWKBReader_destroy_r(ws[t].h, ws[t].rd);
+        if (ws[t].h)
+            GEOS_finish_r(ws[t].h);
+    }
     free(wkb);
     CSLDestroy(oo);
     if (ds)
@@ -496,6 +645,12 @@ sm_status sm_parcels_project(sm_parcel_geoms **out, sm_context *ctx, const sm_pa
     OSRSetAxisMappingStrategy(a, OAMS_TRADITIONAL_GIS_ORDER);
     OSRSetAxisMappingStrategy(b, OAMS_TRADITIONAL_GIS_ORDER);
     const sm_parcel_geoms *s = p->src;
+    if (OSRIsSame(a, b)) {
+        /* The same CRS: share the parcels' own coordinates instead of copying them. */
+        *g = *s;
+        g->borrowed = 1;
+        goto end;
+    }
     g->n = s->n;
     g->npts = g->cap_pts = s->npts;
     g->nrings = g->cap_rings = s->nrings;
@@ -523,9 +678,9 @@ sm_status sm_parcels_project(sm_parcel_geoms **out, sm_context *ctx, const sm_pa
         if (!ct) {
             st = sm_error(ctx, SM_ERR_INPUT,
                           "%s: no coordinate transformation from the parcels' CRS (%s) to the "
-                          "raster's CRS (%s): %s",
+                          "raster's CRS (%s): PROJ knows no operation between them",
                           p->path, OSRGetName(a) ? OSRGetName(a) : "?",
-                          OSRGetName(b) ? OSRGetName(b) : "?", gdal_msg());
+                          OSRGetName(b) ? OSRGetName(b) : "?");
             goto end;
         }
         xs = malloc(s->npts * sizeof *xs);

@@ -30,6 +30,7 @@ struct sm_raster {
     OGRSpatialReferenceH srs;
     sm_grid grid;
     int nbands;
+    double foot[4]; /* xmin, ymin, xmax, ymax of the source's data in the CRS read */
 };
 
 static pthread_once_t gdal_once = PTHREAD_ONCE_INIT;
@@ -95,8 +96,20 @@ sm_status sm_raster_open(sm_raster **out, sm_context *ctx, const char *path)
     r->grid.dy = -gt[5];
     r->grid.ncols = GDALGetRasterXSize(ds);
     r->grid.nrows = GDALGetRasterYSize(ds);
+    r->foot[0] = r->grid.x0;
+    r->foot[1] = r->grid.y0 - (double)r->grid.nrows * r->grid.dy;
+    r->foot[2] = r->grid.x0 + (double)r->grid.ncols * r->grid.dx;
+    r->foot[3] = r->grid.y0;
     OGRSpatialReferenceH srs = GDALGetSpatialRef(ds);
-    if (!srs || OSRIsLocal(srs) || (!OSRIsProjected(srs) && !OSRIsGeographic(srs))) {
+    if (srs && (OSRIsLocal(srs) || (!OSRIsProjected(srs) && !OSRIsGeographic(srs)))) {
+        const char *nm = OSRGetName(srs);
+        st = sm_error(ctx, SM_ERR_INPUT,
+                      "%s: its CRS ('%s') is a local or engineering CRS, with no transformation "
+                      "to the Earth; expected a geographic or projected CRS (e.g. EPSG:32648)",
+                      path, nm ? nm : "unnamed");
+        goto end;
+    }
+    if (!srs) {
         st = sm_error(ctx, SM_ERR_INPUT,
                       "%s: the raster has no coordinate reference system (set one with "
                       "gdal_edit.py -a_srs EPSG:XXXX)",
@@ -180,10 +193,29 @@ sm_status sm_raster_open_on_grid(sm_raster **out, sm_context *ctx, const char *p
     if (!tr) {
         st = sm_error(ctx, SM_ERR_INPUT,
                       "%s: no coordinate transformation from its CRS (%s) to the analysis grid's "
-                      "CRS (%s): %s",
+                      "CRS (%s): PROJ knows no operation between them",
                       path, OSRGetName(r->srs) ? OSRGetName(r->srs) : "?",
-                      OSRGetName(dst) ? OSRGetName(dst) : "?", last_gdal_error());
+                      OSRGetName(dst) ? OSRGetName(dst) : "?");
         goto end;
+    }
+    /* The source's footprint in the target CRS (for the overlap check), before the transformer
+     * is bound to the target's pixels. */
+    {
+        double sgt[6], ext[4];
+        int snx = 0, sny = 0;
+        CPLPushErrorHandler(CPLQuietErrorHandler);
+        CPLErr se = GDALSuggestedWarpOutput2(r->ds, GDALGenImgProjTransform, tr, sgt, &snx, &sny, ext, 0);
+        CPLPopErrorHandler();
+        if (se != CE_None) {
+            GDALDestroyGenImgProjTransformer(tr);
+            st = sm_error(ctx, SM_ERR_INPUT,
+                          "%s: no coordinate transformation from its CRS (%s) to the analysis "
+                          "grid's CRS (%s): PROJ knows no operation between them",
+                          path, OSRGetName(r->srs) ? OSRGetName(r->srs) : "?",
+                          OSRGetName(dst) ? OSRGetName(dst) : "?");
+            goto end;
+        }
+        memcpy(r->foot, ext, sizeof ext);
     }
     double gt[6] = {target->x0, target->dx, 0, target->y0, 0, -target->dy};
     GDALSetGenImgProjTransformerDstGeoTransform(tr, gt);
@@ -252,6 +284,157 @@ end:
     return SM_OK;
 }
 
+/* Edges snapped outward to whole multiples of the cell size (a millionth of a cell of slack, so
+ * that an edge already on the lattice stays put). */
+/* The largest analysis grid: strips of at least 16 rows must fit in memory (2^20 columns is
+ * 10,486 km at 10 m), and 2^40 cells keeps every count exact in a double. */
+#define SM_GRID_MAX_SIDE ((int64_t)1 << 20)
+#define SM_GRID_MAX_CELLS 1099511627776.0
+
+static double snap_down(double v, double res) { return floor(v / res + 1e-6) * res; }
+static double snap_up(double v, double res) { return ceil(v / res - 1e-6) * res; }
+
+sm_status sm_raster_define_grid(sm_context *ctx, const char *path, const char *job_path,
+                                const char *crs, double resx, double resy, const double *extent,
+                                sm_grid *grid, char **wkt)
+{
+    *wkt = NULL;
+    sm_raster *r = NULL;
+    sm_status st = sm_raster_open(&r, ctx, path);
+    if (st != SM_OK)
+        return st;
+    OGRSpatialReferenceH dst = NULL;
+    char *out_wkt = NULL;
+    void *tr = NULL;
+    char **to = NULL;
+    sm_grid g = r->grid;
+    if (!crs && resx <= 0 && !extent) {
+        out_wkt = sm__strdup(ctx, r->wkt);
+        if (!out_wkt)
+            st = SM_ERR_NOMEM;
+        else if (r->grid.ncols > SM_GRID_MAX_SIDE || r->grid.nrows > SM_GRID_MAX_SIDE ||
+                 (double)r->grid.ncols * (double)r->grid.nrows > SM_GRID_MAX_CELLS)
+            st = sm_error(ctx, SM_ERR_INPUT,
+                          "%s: %lld x %lld cells is too large for the analysis grid (at most %lld "
+                          "a side and %.0f in all); set a coarser [grid] res or a smaller extent",
+                          path, (long long)r->grid.ncols, (long long)r->grid.nrows,
+                          (long long)SM_GRID_MAX_SIDE, SM_GRID_MAX_CELLS);
+        goto end; /* the first scene's grid, exactly */
+    }
+    if (crs) {
+        dst = OSRNewSpatialReference(NULL);
+        CPLPushErrorHandler(CPLQuietErrorHandler);
+        OGRErr e = dst ? OSRSetFromUserInput(dst, crs) : OGRERR_FAILURE;
+        CPLPopErrorHandler();
+        if (e != OGRERR_NONE) {
+            st = sm_error(ctx, SM_ERR_INPUT,
+                          "%s: [grid] crs = '%s': not a coordinate reference system GDAL/PROJ "
+                          "knows (expected e.g. EPSG:32648, a WKT or a PROJ string)",
+                          job_path, crs);
+            goto end;
+        }
+        if (!OSRIsProjected(dst)) {
+            st = sm_error(ctx, SM_ERR_INPUT,
+                          "%s: [grid] crs = '%s': not a projected CRS (%s); expected one in "
+                          "metres such as EPSG:32648, so that cells have an area",
+                          job_path, crs, OSRGetName(dst) ? OSRGetName(dst) : "?");
+            goto end;
+        }
+        OSRSetAxisMappingStrategy(dst, OAMS_TRADITIONAL_GIS_ORDER);
+        const char *wopt[] = {"FORMAT=WKT2_2019", NULL};
+        char *w = NULL;
+        if (OSRExportToWktEx(dst, &w, wopt) != OGRERR_NONE || !w) {
+            CPLFree(w);
+            st = sm_error(ctx, SM_ERR_INPUT, "%s: [grid] crs = '%s': cannot be written as WKT",
+                          job_path, crs);
+            goto end;
+        }
+        out_wkt = sm__strdup(ctx, w);
+        CPLFree(w);
+        if (!out_wkt) {
+            st = SM_ERR_NOMEM;
+            goto end;
+        }
+    } else {
+        out_wkt = sm__strdup(ctx, r->wkt);
+        if (!out_wkt) {
+            st = SM_ERR_NOMEM;
+            goto end;
+        }
+    }
+    double x0 = r->grid.x0, x1 = r->grid.x0 + (double)r->grid.ncols * r->grid.dx;
+    double y1 = r->grid.y0, y0 = r->grid.y0 - (double)r->grid.nrows * r->grid.dy;
+    double rx = r->grid.dx, ry = r->grid.dy;
+    if (dst && !OSRIsSame(r->srs, dst)) {
+        /* The raster's footprint and GDAL's suggested cell size in the grid's CRS. */
+        to = CSLSetNameValue(to, "DST_SRS", out_wkt);
+        CPLPushErrorHandler(CPLQuietErrorHandler);
+        CPLErrorReset();
+        tr = GDALCreateGenImgProjTransformer2(r->ds, NULL, to);
+        double gt[6], ext[4];
+        int nx = 0, ny = 0;
+        int ok = tr && GDALSuggestedWarpOutput2(r->ds, GDALGenImgProjTransform, tr, gt, &nx, &ny,
+                                                 ext, 0) == CE_None;
+        CPLPopErrorHandler();
+        if (!ok) {
+            st = sm_error(ctx, SM_ERR_INPUT,
+                          "%s: no coordinate transformation from its CRS (%s) to [grid] crs = %s "
+                          "of %s: PROJ knows no operation between them",
+                          path, OSRGetName(r->srs) ? OSRGetName(r->srs) : "?", crs, job_path);
+            goto end;
+        }
+        x0 = ext[0];
+        y0 = ext[1];
+        x1 = ext[2];
+        y1 = ext[3];
+        rx = gt[1];
+        ry = -gt[5];
+    }
+    if (resx > 0) {
+        rx = resx;
+        ry = resy > 0 ? resy : resx;
+    }
+    if (extent) {
+        x0 = extent[0];
+        y0 = extent[1];
+        x1 = extent[2];
+        y1 = extent[3];
+    }
+    x0 = snap_down(x0, rx);
+    y0 = snap_down(y0, ry);
+    x1 = snap_up(x1, rx);
+    y1 = snap_up(y1, ry);
+    double nc = round((x1 - x0) / rx), nr = round((y1 - y0) / ry);
+    if (!(nc >= 1 && nr >= 1) || nc > (double)SM_GRID_MAX_SIDE || nr > (double)SM_GRID_MAX_SIDE ||
+        nc * nr > SM_GRID_MAX_CELLS) {
+        st = sm_error(ctx, SM_ERR_INPUT,
+                      "%s: [grid] gives %.0f x %.0f cells of %g x %g; expected 1 to %lld cells a "
+                      "side and at most %.0f in all",
+                      job_path, nc, nr, rx, ry, (long long)SM_GRID_MAX_SIDE, SM_GRID_MAX_CELLS);
+        goto end;
+    }
+    g.x0 = x0;
+    g.y0 = y1;
+    g.dx = rx;
+    g.dy = ry;
+    g.ncols = (int64_t)nc;
+    g.nrows = (int64_t)nr;
+end:
+    if (tr)
+        GDALDestroyGenImgProjTransformer(tr);
+    CSLDestroy(to);
+    if (dst)
+        OSRDestroySpatialReference(dst);
+    sm_raster_close(r);
+    if (st != SM_OK) {
+        free(out_wkt);
+        return st;
+    }
+    *grid = g;
+    *wkt = out_wkt;
+    return SM_OK;
+}
+
 sm_status sm_raster_reopen(sm_raster **out, sm_context *ctx, const sm_raster *r)
 {
     if (r->target_wkt)
@@ -259,6 +442,13 @@ sm_status sm_raster_reopen(sm_raster **out, sm_context *ctx, const sm_raster *r)
     return sm_raster_open(out, ctx, r->path);
 }
 sm_grid sm_raster_grid(const sm_raster *r) { return r->grid; }
+void sm_raster_footprint(const sm_raster *r, double *xmin, double *ymin, double *xmax, double *ymax)
+{
+    *xmin = r->foot[0];
+    *ymin = r->foot[1];
+    *xmax = r->foot[2];
+    *ymax = r->foot[3];
+}
 int sm_raster_band_count(const sm_raster *r) { return r->nbands; }
 const char *sm_raster_crs_wkt(const sm_raster *r) { return r->wkt; }
 
@@ -600,8 +790,11 @@ sm_status sm_raster_writer_finish(sm_raster_writer *w, sm_context *ctx)
         GDALRasterBandH band = GDALGetRasterBand(w->ds, b);
         if (w->opt.description)
             GDALSetDescription(band, w->opt.description);
-        if (w->opt.unit)
-            GDALSetRasterUnitType(band, w->opt.unit);
+        /* A class map without a unit of its own is in classes. */
+        const char *unit = w->opt.unit ? w->opt.unit
+                                       : (w->opt.categorical || w->opt.nclasses > 0) ? "class" : NULL;
+        if (unit)
+            GDALSetRasterUnitType(band, unit);
         double mn, mx, mean, sd;
         CPLPushErrorHandler(CPLQuietErrorHandler);
         if (GDALComputeRasterStatistics(band, FALSE, &mn, &mx, &mean, &sd, NULL, NULL) == CE_None)

@@ -88,8 +88,90 @@ typedef struct sm__plan {
 
 /* Runs the scene pass for scene s: land cover written to `lc_path`, accumulators filled. */
 sm_status sm__scene_pass(sm_context *ctx, sm__plan *plan, size_t s, const char *lc_path);
+
+/* ---- Supervised classification in the run (scene_pass.c, supervise.c) ---------------------- */
+
+/* The features of a scene for the supervised classifiers: the reflectance of every role the
+ * scene has (blue, green, red, nir, swir1, swir2 order), then every index its roles allow
+ * (ndvi, evi, ndwi, mndwi, ndbi, nbr order; NDMI is exactly −NDBI and is not repeated). */
+enum { SM__IDX_NDVI, SM__IDX_EVI, SM__IDX_NDWI, SM__IDX_MNDWI, SM__IDX_NDBI, SM__IDX_NBR,
+       SM__IDX_NDMI, SM__NINDEX };
+#define SM__MAX_FEAT (SM__NROLES + SM__NINDEX)
+typedef struct sm__features {
+    int p;
+    int nroles, role[SM__NROLES];
+    int nindex, index[SM__NINDEX];
+    const char *names[SM__MAX_FEAT]; /* static strings */
+} sm__features;
+void sm__features_init(sm__features *f, const sm__scene *sc);
+
+/* Labelled features that training samples come from: polygons (cells wholly inside, or with
+ * the centre inside) or points (the cell under the point). */
+typedef struct sm__labels {
+    const struct sm_parcel_geoms *geoms; /* polygons in the grid's CRS, or NULL */
+    const double *xy;                    /* else points in the grid's CRS (2n; NaN = none) */
+    size_t n;
+    const int *code; /* legend land-cover code of each feature, 0 = not labelled */
+    int center;      /* polygons: 1 = cells whose centre is inside; 0 = cells wholly inside */
+    const double *area_m2; /* polygons' areas in the grid's CRS, or NULL: no thinning */
+    double budget;         /* > 0: thin a class expected to hold more pixels to about this many */
+    uint64_t seed;         /* of the thinning draw */
+} sm__labels;
+
+/* A trained model applied in the scene pass. */
+struct sm_model;
+typedef struct sm__scene_model {
+    const struct sm_model *model;
+    int code[SM__NCODES];       /* legend code of model class c (c < model classes) */
+    const char *conf_path;      /* confidence GeoTIFF (Float32, NaN nodata), or NULL */
+    double pixels[SM__NCODES];  /* out: pixels of each code in the map */
+} sm__scene_model;
+
+/* The scene pass with a model (NULL: the rules). Cloud-masked pixels stay code 11 and pixels
+ * without data 0 whatever the model says; a pixel the model rejects or cannot classify (a
+ * missing coarse band) is 10. */
+sm_status sm__scene_pass_model(sm_context *ctx, sm__plan *plan, size_t s, const char *lc_path,
+                               sm__scene_model *model);
+/* Training samples of scene s under `lab`: pixels with data, not masked, every feature finite;
+ * classes are the legend keys of codes 1-9 (sorted), groups the feature indices. The samples
+ * are in grid order whatever the thread count. Caller frees *out with sm_samples_destroy(). */
+struct sm_samples;
+sm_status sm__scene_collect(sm_context *ctx, sm__plan *plan, size_t s, const sm__labels *lab,
+                            struct sm_samples **out);
+/* Land cover of scene s as the job's [classifier] says: the rules, or a model trained on the
+ * scene (labels from inv_code, the legend code of each parcel's inventory land class, or from
+ * the job's sample layer) writing landcover_<s>.tif, confidence_<s>.tif and accuracy_<s>.csv
+ * into `stage` (supervise.c). */
+sm_status sm__scene_landcover(sm_context *ctx, sm__plan *plan, size_t s, const char *stage,
+                              const int *inv_code);
 /* Runs the drone pass for drone d. */
 sm_status sm__drone_pass(sm_context *ctx, sm__plan *plan, size_t d);
+
+/* The Olofsson report from a sample matrix of legend codes, counts[SM__NCODES²] (map code
+ * row, reference code column), and mapped pixels[SM__NCODES] of cell_m2 m² each: the classes
+ * are the codes 1..10 with pixels or reference samples (map_accuracy.c). Caller frees *out
+ * with sm_area_result_destroy(). */
+struct sm_area_result;
+sm_status sm__accuracy_from_codes(struct sm_area_result **out, sm_context *ctx,
+                                  const double *counts, const double *pixels, double cell_m2,
+                                  const char *source, const char *map_path, const char *ref_path);
+
+/* A labelled reference layer (train.c): points read from OGR, or polygons through
+ * sm_parcels (repaired, projected); labels trimmed. */
+typedef struct sm__ref_layer {
+    int is_points;
+    size_t n;
+    char **labels; /* n, "" for a null label */
+    double *xy;    /* points: 2n in the target CRS, NaN when empty or not transformable */
+    sm_parcels *parcels;
+    sm_parcel_geoms *geoms; /* polygons in the target CRS */
+} sm__ref_layer;
+struct sm_reference_options;
+/* Reads the layer's features and class field (opt->field, opt->layer) into the CRS `wkt`.
+ * Errors name the file and the field (listing the fields). Free with sm__ref_layer_free(). */
+sm_status sm__ref_layer_read(sm__ref_layer *r, sm_context *ctx, const char *path,
+                             const struct sm_reference_options *opt, const char *wkt);
+void sm__ref_layer_free(sm__ref_layer *r);
 
 /* Rows per strip for a grid of `ncols` columns: about 4 million cells, 16..512 rows. */
 int64_t sm__strip_rows(int64_t ncols);

@@ -5,6 +5,7 @@
 #include "sinkmap/pipeline.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,14 +14,18 @@
 
 #include "core/util.h"
 #include "pipeline/internal.h"
+#include "sinkmap/bamboo.h"
 #include "sinkmap/carbon.h"
+#include "sinkmap/deliver.h"
 #include "sinkmap/hash.h"
 #include "sinkmap/ledger.h"
 #include "sinkmap/legend.h"
+#include "sinkmap/overlay.h"
 #include "sinkmap/qml.h"
 #include "sinkmap/results.h"
 #include "sinkmap/table.h"
 #include "sinkmap/uncertainty.h"
+#include "sinkmap/volreg.h"
 #include "sinkmap/wetland.h"
 
 /* Per-parcel inventory facts resolved during planning. */
@@ -32,7 +37,20 @@ typedef struct stand {
     sm_origin origin;
     double volume, age;
     int survey_year;
+    int model;                         /* tree forest without a usable inventory volume: volume
+                                          from the regression ([volume_model]); is_stand is 1 too */
+    const sm_bamboo_species *bamboo;   /* bamboo with a culm count: carbon from culms */
+    double culms;                      /* culms per ha */
 } stand;
+
+#define VM_MAX_SCENES 64
+/* The volume model of one scene ([volume_model]), for volume_model.csv. */
+typedef struct vm_scene {
+    int fitted;
+    sm_volreg m;
+    size_t applied; /* model parcels that got a volume */
+    char note[320]; /* why the scene has no model */
+} vm_scene;
 
 typedef struct sm__input {
     char role[64];
@@ -50,6 +68,12 @@ typedef struct run_state {
     sm_wetland_rates *wetland;
     double gwp_ch4;
     sm__input *inputs;
+    /* The inputs' SHA-256, computed on a thread of its own while the scenes are processed
+     * (hash_inputs_start / hash_inputs); rs->inputs is the thread's until it is joined. */
+    pthread_t hash_thread;
+    int hash_running;
+    sm_context *hash_ctx;
+    sm_status hash_status;
     size_t ninputs;
     char inputs_sha256[65], params_sha256[65];
     char run_id[33];
@@ -60,6 +84,17 @@ typedef struct run_state {
     stand *stands;
     sm_date *dates;
     sm_results *res;
+    sm_bamboo_table *bamboo;      /* bamboo_culms.csv, loaded when field.culms is mapped */
+    sm_unc_parcel *unc_up;        /* the stands as the uncertainty model sees them */
+    size_t unc_n;
+    sm_species_group *unc_groups;
+    size_t unc_ng;
+    sm_unc_options unc_opt;
+    char *vm_feat[SM_VOLREG_MAX_FEATURES]; /* [volume_model] features */
+    size_t vm_nfeat;
+    vm_scene *vm;                 /* [nscenes] when the volume model is enabled */
+    sm_parcels *protected_areas;  /* [wetland] protected */
+    sm_parcels *mgmt;             /* [management] path */
 } run_state;
 
 static void label(const sm_parcels *p, size_t i, char *buf, size_t n)
@@ -116,10 +151,22 @@ static void free_state(run_state *rs)
     free(rs->stands);
     free(rs->dates);
     sm_results_destroy(rs->res);
+    if (rs->hash_running)
+        pthread_join(rs->hash_thread, NULL);
+    rs->hash_running = 0;
+    sm_context_destroy(rs->hash_ctx);
     for (size_t k = 0; k < rs->ninputs; k++)
         free(rs->inputs[k].path);
     free(rs->inputs);
     free(rs->ledger_path);
+    sm_bamboo_table_destroy(rs->bamboo);
+    free(rs->unc_up);
+    free(rs->unc_groups);
+    for (size_t k = 0; k < rs->vm_nfeat; k++)
+        free(rs->vm_feat[k]);
+    free(rs->vm);
+    sm_parcels_destroy(rs->protected_areas);
+    sm_parcels_destroy(rs->mgmt);
 }
 
 static sm_status open_scene(sm_context *ctx, run_state *rs, size_t s)
@@ -132,8 +179,6 @@ static sm_status open_scene(sm_context *ctx, run_state *rs, size_t s)
         if ((st = sm_raster_open_on_grid(&sc->rasters[f], ctx, jf->path, &rs->plan.grid,
                                          rs->plan.grid_wkt, SM_RESAMPLE_BILINEAR)) != SM_OK)
             return st;
-        if (sm_raster_is_warped(sc->rasters[f]))
-            sm_warn(ctx, "%s: reprojected on the fly to the analysis grid's CRS (bilinear)", jf->path);
         sc->nrasters++;
         int nb = sm_raster_band_count(sc->rasters[f]);
         if ((int)jf->nroles > nb)
@@ -174,16 +219,161 @@ static sm_status open_scene(sm_context *ctx, run_state *rs, size_t s)
     /* Every raster is read on the analysis grid (warped on the fly when its CRS differs). */
     for (size_t f = 0; f < sc->nrasters + (sc->mask ? 1 : 0); f++) {
         sm_raster *r = f < sc->nrasters ? sc->rasters[f] : sc->mask;
-        sm_grid g = sm_raster_grid(r), a = rs->plan.grid;
-        if (g.x0 >= a.x0 + (double)a.ncols * a.dx || g.x0 + (double)g.ncols * g.dx <= a.x0 ||
-            g.y0 <= a.y0 - (double)a.nrows * a.dy || g.y0 - (double)g.nrows * g.dy >= a.y0)
-            return sm_error(ctx, SM_ERR_INPUT, "%s: does not overlap the analysis grid of %s",
-                            sm_raster_path(r), rs->plan.job->scenes[0].files[0].path);
+        sm_grid a = rs->plan.grid;
+        double fx0, fy0, fx1, fy1;
+        sm_raster_footprint(r, &fx0, &fy0, &fx1, &fy1);
+        if (fx0 >= a.x0 + (double)a.ncols * a.dx || fx1 <= a.x0 || fy1 <= a.y0 - (double)a.nrows * a.dy ||
+            fy0 >= a.y0)
+            return sm_error(ctx, SM_ERR_INPUT,
+                            "%s: does not overlap the analysis grid (x %.1f..%.1f, y %.1f..%.1f, from %s); "
+                            "its data lie at x %.1f..%.1f, y %.1f..%.1f in that CRS",
+                            sm_raster_path(r), a.x0, a.x0 + (double)a.ncols * a.dx,
+                            a.y0 - (double)a.nrows * a.dy, a.y0,
+                            rs->plan.job->grid_crs ? "[grid]" : rs->plan.job->scenes[0].files[0].path,
+                            fx0, fx1, fy0, fy1);
     }
+    /* Said once the scene is known to be usable (a failed plan prints its error line only). */
+    for (size_t f = 0; f < sc->nrasters; f++)
+        if (sm_raster_is_warped(sc->rasters[f]) && !rs->plan.job->grid_crs)
+            sm_warn(ctx, "%s: reprojected on the fly to the analysis grid's CRS (bilinear)", js->files[f].path);
     return sm_date_parse(ctx, js->date, &rs->dates[s]);
 }
 
 /* Opens and checks everything; fills rs. Nothing is written. */
+static int drone_index(const sm_job *job, const char *id)
+{
+    for (size_t d = 0; d < job->ndrones; d++)
+        if (strcmp(job->drones[d].id, id) == 0)
+            return (int)d;
+    return -1;
+}
+
+/* Parcels whose carbon does not come from their own inventory volume, resolved before any pass
+ * runs so that a run never fails half way: tree forest without a usable inventory volume (the
+ * volume model's, [volume_model]) and bamboo with a culm count (field.culms). */
+static sm_status resolve_extras(sm_context *ctx, run_state *rs)
+{
+    sm__plan *plan = &rs->plan;
+    const sm_job *job = plan->job;
+    const sm_parcels *p = plan->parcels;
+    sm_status st;
+    char lab[256];
+    if (job->vm_enabled) {
+        if (!job->fields[SM_FIELD_VOLUME] || !job->fields[SM_FIELD_SPECIES] || !job->fields[SM_FIELD_LAND_CLASS])
+            return sm_error(ctx, SM_ERR_INPUT,
+                            "%s: [volume_model] needs [parcels] field.land_class, field.volume and field.species",
+                            job->path);
+        const char *list = job->vm_features ? job->vm_features : "ff,nbr";
+        const char *q = list;
+        while (*q) {
+            while (*q == ' ' || *q == ',')
+                q++;
+            size_t len = strcspn(q, ", ");
+            if (!len)
+                break;
+            char tok[32];
+            snprintf(tok, sizeof tok, "%.*s", (int)(len < 31 ? len : 31), q);
+            int ok = len < 31 && (strcmp(tok, "ff") == 0 || strcmp(tok, "nbr") == 0 ||
+                                  (strncmp(tok, "chm_", 4) == 0 && drone_index(job, tok + 4) >= 0) ||
+                                  (strncmp(tok, "cc_", 3) == 0 && drone_index(job, tok + 3) >= 0));
+            for (size_t k = 0; k < rs->vm_nfeat && ok; k++)
+                ok = strcmp(rs->vm_feat[k], tok) != 0;
+            if (!ok || rs->vm_nfeat == SM_VOLREG_MAX_FEATURES)
+                return sm_error(ctx, SM_ERR_INPUT,
+                                "%s: [volume_model] features = %s: '%.*s' is not a feature or repeats one; expected "
+                                "up to %d of ff, nbr, chm_<drone id>, cc_<drone id>",
+                                job->path, list, (int)len, q, SM_VOLREG_MAX_FEATURES);
+            if (!(rs->vm_feat[rs->vm_nfeat++] = sm__strdup(ctx, tok)))
+                return SM_ERR_NOMEM;
+            q += len;
+        }
+        if (rs->vm_nfeat == 0)
+            return sm_error(ctx, SM_ERR_INPUT, "%s: [volume_model] features is empty", job->path);
+        if (job->nscenes > VM_MAX_SCENES)
+            return sm_error(ctx, SM_ERR_INPUT, "%s: at most %d scenes with [volume_model]", job->path, VM_MAX_SCENES);
+        rs->vm = calloc(job->nscenes, sizeof *rs->vm);
+        if (!rs->vm)
+            return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+        /* An inventory volume is usable when surveyed at most max_age_years before the end of
+         * the period (sink_to, else the last scene). */
+        int year = rs->dates[job->nscenes - 1].year;
+        if (job->sink_to)
+            year = rs->dates[sm_job_find_scene(job, job->sink_to) - job->scenes].year;
+        for (size_t i = 0; i < plan->nparcels; i++) {
+            stand *sd = &rs->stands[i];
+            if (sd->lc_code != 1)
+                continue;
+            double sy = job->fields[SM_FIELD_SURVEY_YEAR] ? sm_parcels_num(p, i, SM_FIELD_SURVEY_YEAR)
+                                                          : job->default_survey_year;
+            if (sd->is_stand && !isnan(sy) && (double)year - sy <= job->vm_max_age)
+                continue;
+            label(p, i, lab, sizeof lab);
+            if ((st = sm_params_species(rs->params, ctx, sm_parcels_str(p, i, SM_FIELD_SPECIES), &sd->group)) != SM_OK)
+                return sm_error(ctx, SM_ERR_INPUT, "%s: %s, field %s: %s (the volume model's parcels need a species "
+                                "for their carbon factors)",
+                                job->parcels_path, lab, job->fields[SM_FIELD_SPECIES], sm_context_message(ctx));
+            sd->origin = SM_ORIGIN_NATURAL;
+            const char *o = sm_parcels_str(p, i, SM_FIELD_ORIGIN);
+            if (o[0] && (st = sm_origin_parse(ctx, o, &sd->origin)) != SM_OK)
+                return sm_error(ctx, SM_ERR_INPUT, "%s: %s, field %s: %s", job->parcels_path, lab,
+                                job->fields[SM_FIELD_ORIGIN], sm_context_message(ctx));
+            sd->model = 1;
+            sd->is_stand = 1;
+        }
+    }
+    if (job->fields[SM_FIELD_CULMS]) {
+        if ((st = sm_bamboo_table_load(&rs->bamboo, ctx, sm_job_data_dir(job))) != SM_OK)
+            return st;
+        for (size_t i = 0; i < plan->nparcels; i++) {
+            stand *sd = &rs->stands[i];
+            const char *txt = sm_parcels_str(p, i, SM_FIELD_CULMS);
+            if (sd->lc_code != 2 || !txt[0])
+                continue; /* no culm count: the pools table */
+            double n = sm_parcels_num(p, i, SM_FIELD_CULMS);
+            label(p, i, lab, sizeof lab);
+            if (isnan(n) || n < 0 || isinf(n))
+                return sm_error(ctx, SM_ERR_INPUT, "%s: %s, field %s: '%s' is not a culm count; expected culms per ha >= 0",
+                                job->parcels_path, lab, job->fields[SM_FIELD_CULMS], txt);
+            if (n == 0)
+                continue;
+            if (!job->fields[SM_FIELD_SPECIES])
+                return sm_error(ctx, SM_ERR_INPUT, "%s: [parcels] field.species is needed for bamboo parcels with culms",
+                                job->path);
+            if ((st = sm_bamboo_find(rs->bamboo, ctx, sm_parcels_str(p, i, SM_FIELD_SPECIES), &sd->bamboo)) != SM_OK)
+                return sm_error(ctx, SM_ERR_INPUT, "%s: %s, field %s: %s", job->parcels_path, lab,
+                                job->fields[SM_FIELD_SPECIES], sm_context_message(ctx));
+            sd->culms = n;
+        }
+    }
+    /* The indicator layers, opened now so that a bad one fails before the passes. */
+    if (job->wetland_protected) {
+        if (!sm__file_exists(job->wetland_protected))
+            return sm_error(ctx, SM_ERR_INPUT, "%s: no such file ([wetland] protected in %s)", job->wetland_protected,
+                            job->path);
+        sm_parcels_options po = SM_PARCELS_OPTIONS_INIT;
+        if ((st = sm_parcels_open(&rs->protected_areas, ctx, job->wetland_protected, &po)) != SM_OK)
+            return st;
+    }
+    if (job->management) {
+        if (!sm__file_exists(job->management))
+            return sm_error(ctx, SM_ERR_INPUT, "%s: no such file ([management] path in %s)", job->management, job->path);
+        sm_parcels_options po = SM_PARCELS_OPTIONS_INIT;
+        po.fields[SM_FIELD_SURVEY_YEAR] = job->management_year ? job->management_year : "year";
+        if ((st = sm_parcels_open(&rs->mgmt, ctx, job->management, &po)) != SM_OK)
+            return st;
+        for (size_t i = 0; i < sm_parcels_count(rs->mgmt); i++) {
+            const char *v = sm_parcels_str(rs->mgmt, i, SM_FIELD_SURVEY_YEAR);
+            int y = atoi(v);
+            if (y < 1900 || y > 2200)
+                return sm_error(ctx, SM_ERR_INPUT,
+                                "%s: record fid %lld, field %s: '%s' is not a year; expected YYYY or YYYY-MM-DD",
+                                job->management, (long long)sm_parcels_fid(rs->mgmt, i),
+                                po.fields[SM_FIELD_SURVEY_YEAR], v);
+        }
+    }
+    return SM_OK;
+}
+
 static sm_status plan_job(sm_context *ctx, const sm_job *job, run_state *rs)
 {
     sm_status st;
@@ -219,6 +409,7 @@ static sm_status plan_job(sm_context *ctx, const sm_job *job, run_state *rs)
     po.encoding = job->encoding;
     for (int r = 0; r < SM_FIELD_COUNT; r++)
         po.fields[r] = job->fields[r];
+    po.threads = job->threads;
     if ((st = sm_parcels_open(&plan->parcels, ctx, job->parcels_path, &po)) != SM_OK)
         return st;
     plan->nparcels = sm_parcels_count(plan->parcels);
@@ -230,15 +421,12 @@ static sm_status plan_job(sm_context *ctx, const sm_job *job, run_state *rs)
     for (size_t s = 0; s < job->nscenes; s++) {
         plan->scenes[s].job = &job->scenes[s];
         if (s == 0) {
-            sm__scene *sc = &plan->scenes[0];
-            if ((st = sm_raster_open(&sc->rasters[0], ctx, job->scenes[0].files[0].path)) != SM_OK)
+            /* The analysis grid: [grid] crs/res/extent, each defaulting to the first raster's. */
+            if ((st = sm_raster_define_grid(ctx, job->scenes[0].files[0].path, job->path, job->grid_crs,
+                                            job->grid_res_x, job->grid_res_y,
+                                            job->grid_has_extent ? job->grid_extent : NULL, &plan->grid,
+                                            &plan->grid_wkt)) != SM_OK)
                 return st;
-            plan->grid = sm_raster_grid(sc->rasters[0]);
-            plan->grid_wkt = sm__strdup(ctx, sm_raster_crs_wkt(sc->rasters[0]));
-            sm_raster_close(sc->rasters[0]);
-            sc->rasters[0] = NULL;
-            if (!plan->grid_wkt)
-                return SM_ERR_NOMEM;
         }
         if ((st = open_scene(ctx, rs, s)) != SM_OK)
             return st;
@@ -300,6 +488,8 @@ static sm_status plan_job(sm_context *ctx, const sm_job *job, run_state *rs)
         /* A tree-forest parcel: its carbon comes from its inventory volume. */
         label(p, i, lab, sizeof lab);
         sd->volume = sm_parcels_num(p, i, SM_FIELD_VOLUME);
+        if (isnan(sd->volume) && job->vm_enabled && !sm_parcels_str(p, i, SM_FIELD_VOLUME)[0])
+            continue; /* no volume recorded: the volume model's (resolve_extras) */
         if (isnan(sd->volume) || sd->volume < 0)
             return sm_error(ctx, SM_ERR_INPUT,
                             "%s: %s, field %s: '%s' is not a volume; expected m³/ha >= 0 for a "
@@ -346,6 +536,8 @@ static sm_status plan_job(sm_context *ctx, const sm_job *job, run_state *rs)
         }
         sd->is_stand = 1;
     }
+    if ((st = resolve_extras(ctx, rs)) != SM_OK)
+        return st;
     plan->acc = calloc(plan->nparcels * job->nscenes, sizeof *plan->acc);
     plan->dacc = calloc(plan->nparcels * (job->ndrones ? job->ndrones : 1), sizeof *plan->dacc);
     if (!plan->acc || !plan->dacc)
@@ -369,6 +561,7 @@ typedef struct cols {
     size_t dnbr, sink_c, sink_co2, diffpct;
     size_t cp[64], sinkp, wl_co2, wl_ch4, wl_ch4e;
     size_t chm_mean[8], chm_cov[8], chm_obs[8];
+    size_t gl_gain, gl_loss, gl_c, gl_co2, bam;
 } cols;
 
 static sm_status add_col(sm_results *r, sm_context *ctx, size_t *col, sm_result_type t,
@@ -422,6 +615,112 @@ static void add_flag(char *flags, size_t n, const char *f)
     snprintf(flags + len, n - len, "%s%s", len ? ";" : "", f);
 }
 
+/* The features of parcel i at scene s, in rs->vm_feat order; 0 when one is missing. */
+static int vm_features(const run_state *rs, const cols *c, size_t i, size_t s, double *x)
+{
+    const sm_job *job = rs->plan.job;
+    for (size_t k = 0; k < rs->vm_nfeat; k++) {
+        const char *f = rs->vm_feat[k];
+        size_t col = strcmp(f, "ff") == 0    ? c->ff[s]
+                     : strcmp(f, "nbr") == 0 ? c->nbr[s]
+                     : f[0] == 'c' && f[1] == 'h' ? c->chm_mean[drone_index(job, f + 4)]
+                                                  : c->chm_cov[drone_index(job, f + 3)];
+        x[k] = sm_results_get(rs->res, i, col);
+        if (!isfinite(x[k]))
+            return 0;
+    }
+    return 1;
+}
+
+/* [volume_model]: per scene, volume per ha regressed on the features over the stands with a
+ * usable inventory volume that the scene observes (obs >= 0.5), then applied to the tree-forest
+ * parcels without one (sd->model). */
+static sm_status fit_volume_model(sm_context *ctx, run_state *rs, const cols *c)
+{
+    sm__plan *plan = &rs->plan;
+    const sm_job *job = plan->job;
+    size_t n = plan->nparcels, p = rs->vm_nfeat, nmodel = 0;
+    for (size_t i = 0; i < n; i++)
+        nmodel += rs->stands[i].model;
+    double *x = malloc((n ? n : 1) * p * sizeof *x), *y = malloc((n ? n : 1) * sizeof *y);
+    sm_status st = SM_OK;
+    if (!x || !y) {
+        st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+        goto end;
+    }
+    for (size_t s = 0; s < plan->nscenes; s++) {
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++) {
+            const stand *sd = &rs->stands[i];
+            if (!sd->is_stand || sd->model || !(sm_results_get(rs->res, i, c->obs[s]) >= 0.5) ||
+                !vm_features(rs, c, i, s, x + m * p))
+                continue;
+            y[m++] = sm_results_get(rs->res, i, c->vol[s]);
+        }
+        size_t folds = (size_t)job->vm_folds;
+        if ((st = sm_volreg_fit(&rs->vm[s].m, ctx, x, y, m, p, folds, job->vm_seed)) != SM_OK) {
+            if (st != SM_ERR_INPUT)
+                goto end;
+            /* A scene the model cannot be fitted on (clouds, too few parcels observed): its model
+             * parcels get no volume there, as a cloud-covered parcel; said in volume_model.csv. */
+            snprintf(rs->vm[s].note, sizeof rs->vm[s].note, "%s", sm_context_message(ctx));
+            st = SM_OK;
+            continue;
+        }
+        rs->vm[s].fitted = 1;
+        for (size_t i = 0; i < n && nmodel; i++) {
+            const stand *sd = &rs->stands[i];
+            double f[SM_VOLREG_MAX_FEATURES];
+            if (!sd->model || !vm_features(rs, c, i, s, f))
+                continue;
+            double v = sm_volreg_predict(&rs->vm[s].m, f);
+            if (v < 0)
+                v = 0; /* a regression may go below zero; a stand may not */
+            double area = sm_results_get(rs->res, i, c->area_ha);
+            sm_carbon cb;
+            char lab[256];
+            label(plan->parcels, i, lab, sizeof lab);
+            if ((st = sm_carbon_from_volume(ctx, sd->group, lab, v, &cb)) != SM_OK)
+                goto end;
+            sm_results_set(rs->res, i, c->vol[s], v);
+            sm_results_set(rs->res, i, c->stk[s], v * area);
+            sm_results_set(rs->res, i, c->c[s], cb.total * area);
+            sm_results_set(rs->res, i, c->cf[s], cb.fang * area);
+            rs->vm[s].applied++;
+        }
+    }
+    size_t fitted = 0;
+    for (size_t s = 0; s < plan->nscenes; s++)
+        fitted += rs->vm[s].fitted;
+    if (fitted == 0) {
+        st = sm_error(ctx, SM_ERR_INPUT, "%s: [volume_model] cannot be fitted at any scene (scene %s: %s)", job->path,
+                      plan->scenes[0].job->id, rs->vm[0].note);
+        goto end;
+    }
+    for (size_t s = 0; s < plan->nscenes; s++)
+        if (!rs->vm[s].fitted)
+            sm_warn(ctx, "%s: [volume_model] at scene %s: %s; no model volumes at this scene", job->path,
+                    plan->scenes[s].job->id, rs->vm[s].note);
+    if (job->sink_from) {
+        size_t from = (size_t)(sm_job_find_scene(job, job->sink_from) - job->scenes);
+        size_t to = (size_t)(sm_job_find_scene(job, job->sink_to) - job->scenes);
+        for (size_t i = 0; i < n && nmodel; i++) {
+            double c0 = sm_results_get(rs->res, i, c->c[from]), c1 = sm_results_get(rs->res, i, c->c[to]);
+            if (!rs->stands[i].model || isnan(c0) || isnan(c1))
+                continue;
+            sm_sink sk;
+            if ((st = sm_sink_between(ctx, c0, rs->dates[from], c1, rs->dates[to], &sk)) != SM_OK)
+                goto end;
+            sm_results_set(rs->res, i, c->sink_c, sk.t_c_per_yr);
+            sm_results_set(rs->res, i, c->sink_co2, sk.t_co2e_per_yr);
+        }
+    }
+end:
+    free(x);
+    free(y);
+    return st;
+}
+
 static sm_status compute_results(sm_context *ctx, run_state *rs)
 {
     sm__plan *plan = &rs->plan;
@@ -467,7 +766,13 @@ static sm_status compute_results(sm_context *ctx, run_state *rs)
         ADD(c.sink_c, SM_RESULT_REAL, "t C/yr", "removal between sink_from and sink_to (positive = sink)", "sink_tc");
         ADD(c.sink_co2, SM_RESULT_REAL, "t CO2e/yr", "removal in CO2 equivalent (× 44/12; positive = sink)", "sink_co2");
         ADD(c.sinkp, SM_RESULT_REAL, "t CO2e/yr", "removal on land without a volume stand, from the change of cp_ between sink_from and sink_to", "sinkp_co2");
+        ADD(c.gl_gain, SM_RESULT_REAL, "t C/yr", "gain-loss method: gain = area × standing share × annual increment (Richards curve at the age at sink_from) × SVD·BEF·(1+R)·CF", "gl_gain");
+        ADD(c.gl_loss, SM_RESULT_REAL, "t C/yr", "gain-loss method: carbon of the volume the imagery shows removed between sink_from and sink_to, per year", "gl_loss");
+        ADD(c.gl_c, SM_RESULT_REAL, "t C/yr", "removal by gain-loss (IPCC eq. 2.7: gl_gain − gl_loss; positive = sink)", "gl_tc");
+        ADD(c.gl_co2, SM_RESULT_REAL, "t CO2e/yr", "gl_tc × 44/12 (positive = sink)", "gl_co2");
     }
+    if (job->fields[SM_FIELD_CULMS])
+        ADD(c.bam, SM_RESULT_REAL, "t C/ha", "bamboo carbon from the culm count: culms × culm biomass × (1+R) × CF (data/bamboo_culms.csv)", "bam_tcha");
     for (size_t d = 0; d < job->ndrones; d++) {
         const char *id = job->drones[d].id;
         ADDS(c.chm_mean[d], SM_RESULT_REAL, "m", "mean canopy height from the drone CHM", "chm_%s", id);
@@ -477,7 +782,7 @@ static sm_status compute_results(sm_context *ctx, run_state *rs)
     ADD(c.wl_co2, SM_RESULT_REAL, "t CO2e/yr", "wetland carbon accumulation (area × rate of the wetland type, × 44/12; positive = removal)", "wl_co2");
     ADD(c.wl_ch4, SM_RESULT_REAL, "t CH4/yr", "wetland methane emission (area × rate of the wetland type)", "wl_ch4");
     ADD(c.wl_ch4e, SM_RESULT_REAL, "t CO2e/yr", "wetland methane emission in CO2 equivalent (× the job's GWP100 set)", "wl_ch4co2");
-    ADD(c.flags, SM_RESULT_TEXT, "", "flags: loss_<scene>, cloud_<scene>, outside, nonforest_<scene>, method_diff, decline", "flags");
+    ADD(c.flags, SM_RESULT_TEXT, "", "flags: loss_<scene>, cloud_<scene>, outside, nonforest_<scene>, method_diff, decline, no_volume, vol_model, culms", "flags");
     ADD(c.repair, SM_RESULT_TEXT, "", "geometry repair made before the statistics (GEOS make-valid)", "repair");
 #undef ADD
 #undef ADDS
@@ -544,8 +849,12 @@ static sm_status compute_results(sm_context *ctx, run_state *rs)
             double obsd = sm_parcels_area(p, i) > 0 ? da->w * da->cell_area / sm_parcels_area(p, i) : 0;
             sm_results_set(r, i, c.chm_obs[d], obsd > 1 ? 1 : obsd);
         }
-        if (sd->is_stand) {
+        if (sd->model) {
+            /* volume from the regression, after every stand is known (fit_volume_model) */
+            add_flag(flags, sizeof flags, "vol_model");
+        } else if (sd->is_stand) {
             label(p, i, lab, sizeof lab);
+            double kept[64];
             /* The inventory is checked against the first well-observed scene. */
             for (size_t s = 0; s < ns; s++)
                 if (obs[s] >= 0.5 && !isnan(ff[s])) {
@@ -570,8 +879,10 @@ static sm_status compute_results(sm_context *ctx, run_state *rs)
                 for (size_t q = 0; q < s && isnan(ff_ref); q++)
                     if (same_season(&rs->dates[q], &rs->dates[s]) && obs[q] >= 0.5 && !isnan(ff[q]))
                         ff_ref = ff[q];
+                kept[s] = 1.0;
                 if (!isnan(ff_ref) && ff_ref > 0 && obs[s] >= 0.5 && !isnan(ff[s]) &&
                     ff_ref - ff[s] > job->loss_threshold) {
+                    kept[s] = ff[s] / ff_ref;
                     v *= ff[s] / ff_ref;
                     char f[32];
                     snprintf(f, sizeof f, "loss_%s", plan->scenes[s].job->id);
@@ -598,10 +909,21 @@ static sm_status compute_results(sm_context *ctx, run_state *rs)
                 sm_results_set(r, i, c.sink_co2, sk.t_co2e_per_yr);
                 if (sk.t_c_per_yr < 0)
                     add_flag(flags, sizeof flags, "decline");
+                sm_gain_loss gl;
+                if ((st = sm_gain_loss_between(ctx, sd->group, sd->curve, lab, sd->volume, sd->age, sd->survey_year,
+                                               rs->dates[from], rs->dates[to], area_ha, kept[from], kept[to],
+                                               &gl)) != SM_OK)
+                    return st;
+                sm_results_set(r, i, c.gl_gain, gl.gain);
+                sm_results_set(r, i, c.gl_loss, gl.loss);
+                sm_results_set(r, i, c.gl_c, gl.t_c_per_yr);
+                sm_results_set(r, i, c.gl_co2, gl.t_co2e_per_yr);
             }
         } else {
             if (sd->lc_code == 1 && job->fields[SM_FIELD_VOLUME])
                 add_flag(flags, sizeof flags, "no_volume");
+            if (sd->bamboo)
+                add_flag(flags, sizeof flags, "culms");
             /* Land without a volume stand: the pools table over the land-cover shares seen in
              * the imagery (the inventory class where the scene does not observe the parcel). */
             for (size_t s = 0; s < ns; s++) {
@@ -617,6 +939,31 @@ static sm_status compute_results(sm_context *ctx, run_state *rs)
                     if ((st = sm_params_pools(rs->params, ctx, k, &pl)) != SM_OK)
                         return st;
                     dens += share * (pl->c_above + pl->c_below + pl->c_dead + (job->pools_soil ? pl->c_soil : 0));
+                }
+                if (sd->bamboo) {
+                    /* Bamboo with a culm count: the culms replace the pools table's living biomass;
+                     * dead wood and soil stay the table's bamboo row; a loss seen in the imagery
+                     * (as for stands) keeps the standing share. */
+                    const sm_carbon_pools *pl = NULL;
+                    sm_bamboo_carbon bc;
+                    label(p, i, lab, sizeof lab);
+                    if ((st = sm_params_pools(rs->params, ctx, 2, &pl)) != SM_OK ||
+                        (st = sm_bamboo_carbon_from_culms(ctx, sd->bamboo, lab, sd->culms, &bc)) != SM_OK)
+                        return st;
+                    double ff_ref = NAN, kept = 1.0;
+                    for (size_t q = 0; q < s && isnan(ff_ref); q++)
+                        if (same_season(&rs->dates[q], &rs->dates[s]) && obs[q] >= 0.5 && !isnan(ff[q]))
+                            ff_ref = ff[q];
+                    if (!isnan(ff_ref) && ff_ref > 0 && obs[s] >= 0.5 && !isnan(ff[s]) &&
+                        ff_ref - ff[s] > job->loss_threshold) {
+                        kept = ff[s] / ff_ref;
+                        char f[32];
+                        snprintf(f, sizeof f, "loss_%s", plan->scenes[s].job->id);
+                        add_flag(flags, sizeof flags, f);
+                    }
+                    dens = bc.total * kept + pl->c_dead + (job->pools_soil ? pl->c_soil : 0);
+                    sm_results_set(r, i, c.bam, bc.total);
+                    w = 1; /* the culms give a value whatever the imagery saw */
                 }
                 sm_results_set(r, i, c.cp[s], (w > 0 || sd->lc_code) ? dens * area_ha : NAN);
             }
@@ -639,6 +986,8 @@ static sm_status compute_results(sm_context *ctx, run_state *rs)
         if ((st = sm_results_set_text(r, ctx, i, c.flags, flags[0] ? flags : NULL)) != SM_OK)
             return st;
     }
+    if (rs->vm && (st = fit_volume_model(ctx, rs, &c)) != SM_OK)
+        return st;
     return SM_OK;
 }
 
@@ -669,8 +1018,8 @@ static sm_status compute_uncertainty(sm_context *ctx, run_state *rs)
     for (size_t i = 0; i < plan->nparcels; i++) {
         rs->unc_index[i] = SIZE_MAX;
         const stand *sd = &rs->stands[i];
-        if (!sd->is_stand)
-            continue;
+        if (!sd->is_stand || isnan(sm_results_get(rs->res, i, (size_t)c1)) || isnan(sm_results_get(rs->res, i, (size_t)c2)))
+            continue; /* a volume-model parcel the model could not reach */
         sm_unc_parcel *u = &up[n];
         for (size_t k = 0; k < ng; k++)
             if (strcmp(groups[k].key, sd->group->key) == 0)
@@ -695,6 +1044,12 @@ static sm_status compute_uncertainty(sm_context *ctx, run_state *rs)
         u->v1 = sm_results_get(rs->res, i, (size_t)c1);
         u->v2 = sm_results_get(rs->res, i, (size_t)c2);
         u->area_ha = sm_results_get(rs->res, i, (size_t)ca);
+        if (sd->model) {
+            /* the regression's own error: its cross-validated RMSE at sink_to as a 95 % half-width
+             * of the parcel's volume level */
+            size_t to = (size_t)(sm_job_find_scene(job, job->sink_to) - job->scenes);
+            u->v_u95_pct = u->v2 > 0 ? 100.0 * 1.96 * rs->vm[to].m.cv_rmse / u->v2 : 0.0;
+        }
         rs->unc_index[i] = n++;
     }
     if (n == 0)
@@ -710,6 +1065,14 @@ static sm_status compute_uncertainty(sm_context *ctx, run_state *rs)
         goto end;
     if (job->mc_draws > 0 && (st = sm_uncertainty_mc(&rs->unc2, ctx, groups, ng, up, n, &o)) != SM_OK)
         goto end;
+    /* kept for the intervals of every grouping in summary.csv */
+    rs->unc_up = up;
+    rs->unc_n = n;
+    rs->unc_groups = groups;
+    rs->unc_ng = ng;
+    rs->unc_opt = o;
+    up = NULL;
+    groups = NULL;
 end:
     free(groups);
     free(up);
@@ -993,8 +1356,60 @@ typedef struct group_sum {
     size_t n;
     double area_ha, stand_ha;
     double forest_ha[64], stock[64], carbon[64], carbon_fang[64], pools[64];
-    double sink_c, sink_co2, sink_pools, wl_co2, wl_ch4, wl_ch4e;
+    double sink_c, sink_co2, sink_pools, wl_co2, wl_ch4, wl_ch4e, gl_c, gl_co2;
+    sm_unc_figures a1, mc; /* 95 % intervals of the group's stands (Approach 1, Monte Carlo) */
 } group_sum;
+
+/* The intervals of every group of one grouping: the stands' uncertainty model rerun with the
+ * grouping's groups as its units (groups g0 .. g1 − 1; pg = each parcel's group). */
+static sm_status group_intervals(sm_context *ctx, run_state *rs, group_sum *gs, size_t g0, size_t g1,
+                                 const size_t *pg)
+{
+    if (!rs->unc_up || g1 <= g0)
+        return SM_OK;
+    sm_status st = SM_OK;
+    sm_unc_result *a1 = NULL, *mc = NULL;
+    sm_unc_parcel *up = malloc(rs->unc_n * sizeof *up);
+    if (!up)
+        return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+    memcpy(up, rs->unc_up, rs->unc_n * sizeof *up);
+    for (size_t i = 0; i < rs->plan.nparcels; i++) {
+        size_t k = rs->unc_index[i];
+        if (k == SIZE_MAX)
+            continue;
+        if (pg[i] < g0 || pg[i] >= g1) {
+            st = sm_error(ctx, SM_ERR_INTERNAL, "summary: a stand without a group");
+            goto end;
+        }
+        up[k].unit = pg[i] - g0;
+    }
+    sm_unc_options o = rs->unc_opt;
+    o.units = g1 - g0;
+    if ((st = sm_uncertainty_approach1(&a1, ctx, rs->unc_groups, rs->unc_ng, up, rs->unc_n, &o)) != SM_OK)
+        goto end;
+    if (rs->unc2 && (st = sm_uncertainty_mc(&mc, ctx, rs->unc_groups, rs->unc_ng, up, rs->unc_n, &o)) != SM_OK)
+        goto end;
+    size_t *count = calloc(g1 - g0, sizeof *count);
+    if (!count) {
+        st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+        goto end;
+    }
+    for (size_t k = 0; k < rs->unc_n; k++)
+        count[up[k].unit]++;
+    const sm_interval none = {NAN, NAN, NAN, NAN};
+    const sm_unc_figures empty = {none, none, none};
+    for (size_t g = g0; g < g1; g++) {
+        /* a group without stands has no interval (not a zero-width one) */
+        gs[g].a1 = count[g - g0] ? a1->units[g - g0] : empty;
+        gs[g].mc = (mc && count[g - g0]) ? mc->units[g - g0] : empty;
+    }
+    free(count);
+end:
+    sm_unc_result_destroy(a1);
+    sm_unc_result_destroy(mc);
+    free(up);
+    return st;
+}
 
 static double val0(const sm_results *r, size_t i, long col)
 {
@@ -1024,7 +1439,8 @@ static sm_status write_summary(sm_context *ctx, run_state *rs, const char *path)
     long col_area = sm_results_find(r, "area_ha"), col_sink_c = sm_results_find(r, "sink_tc"),
          col_sink_co2 = sm_results_find(r, "sink_co2"), col_sinkp = sm_results_find(r, "sinkp_co2"),
          col_wl_co2 = sm_results_find(r, "wl_co2"), col_wl_ch4 = sm_results_find(r, "wl_ch4"),
-         col_wl_ch4e = sm_results_find(r, "wl_ch4co2");
+         col_wl_ch4e = sm_results_find(r, "wl_ch4co2"), col_gl_c = sm_results_find(r, "gl_tc"),
+         col_gl_co2 = sm_results_find(r, "gl_co2");
     long col_ff[64], col_stk[64], col_c[64], col_cf[64], col_cp[64];
     for (size_t s = 0; s < ns; s++) {
         char name[16];
@@ -1044,7 +1460,10 @@ static sm_status write_summary(sm_context *ctx, run_state *rs, const char *path)
     while (hcap < 2 * (plan->nparcels + 1))
         hcap *= 2;
     size_t *htab = malloc(hcap * sizeof *htab);
-    if (!htab) {
+    size_t *pg = malloc((plan->nparcels ? plan->nparcels : 1) * sizeof *pg);
+    if (!htab || !pg) {
+        free(htab);
+        free(pg);
         free(gs);
         return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
     }
@@ -1053,6 +1472,8 @@ static sm_status write_summary(sm_context *ctx, run_state *rs, const char *path)
         size_t g0 = ng;
         for (size_t k = 0; k < hcap; k++)
             htab[k] = SIZE_MAX;
+        for (size_t i = 0; i < plan->nparcels; i++)
+            pg[i] = SIZE_MAX;
         for (size_t i = 0; i < plan->nparcels; i++) {
             char key[128];
             const stand *sd = &rs->stands[i];
@@ -1117,6 +1538,7 @@ static sm_status write_summary(sm_context *ctx, run_state *rs, const char *path)
                 g = ng++;
             }
             group_sum *x = &gs[g];
+            pg[i] = g;
             x->n++;
             double a = val0(r, i, col_area);
             x->area_ha += a;
@@ -1135,9 +1557,13 @@ static sm_status write_summary(sm_context *ctx, run_state *rs, const char *path)
             x->wl_co2 += val0(r, i, col_wl_co2);
             x->wl_ch4 += val0(r, i, col_wl_ch4);
             x->wl_ch4e += val0(r, i, col_wl_ch4e);
+            x->gl_c += val0(r, i, col_gl_c);
+            x->gl_co2 += val0(r, i, col_gl_co2);
         }
         for (size_t g = g0; g < ng; g++)
             gs[g].group = gname;
+        if ((st = group_intervals(ctx, rs, gs, g0, ng, pg)) != SM_OK)
+            goto end;
     }
     if ((st = sm_csv_writer_open(&w, ctx, path, SM_CSV_BOM)) != SM_OK)
         goto end;
@@ -1158,8 +1584,23 @@ static sm_status write_summary(sm_context *ctx, run_state *rs, const char *path)
     }
     if (job->sink_from) {
         if ((st = sm_csv_writer_text(w, "sink_tc_per_yr")) != SM_OK || (st = sm_csv_writer_text(w, "sink_tco2e_per_yr")) != SM_OK ||
-            (st = sm_csv_writer_text(w, "sink_pools_tco2e_per_yr")) != SM_OK)
+            (st = sm_csv_writer_text(w, "sink_pools_tco2e_per_yr")) != SM_OK ||
+            (st = sm_csv_writer_text(w, "gl_tc_per_yr")) != SM_OK || (st = sm_csv_writer_text(w, "gl_tco2e_per_yr")) != SM_OK)
             goto end;
+    }
+    for (int a = 0; a < 2 && rs->unc_up; a++) {
+        if (a == 1 && !rs->unc2)
+            break;
+        const char *ap = a ? "mc" : "a1";
+        for (int k = 0; k < 3; k++) {
+            const char *what = k == 2 ? "sink_tco2e" : "carbon_tc_";
+            const char *sid = k == 0 ? job->sink_from : k == 1 ? job->sink_to : "";
+            for (int b = 0; b < 2; b++) {
+                snprintf(name, sizeof name, "%s%s%s%s%s", what, sid, k < 2 ? "_" : "_", ap, b ? "hi" : "lo");
+                if ((st = sm_csv_writer_text(w, name)) != SM_OK)
+                    goto end;
+            }
+        }
     }
     if ((st = sm_csv_writer_text(w, "wetland_sink_tco2e_per_yr")) != SM_OK || (st = sm_csv_writer_text(w, "wetland_ch4_t_per_yr")) != SM_OK ||
         (st = sm_csv_writer_text(w, "wetland_ch4_tco2e_per_yr")) != SM_OK)
@@ -1182,8 +1623,19 @@ static sm_status write_summary(sm_context *ctx, run_state *rs, const char *path)
         }
         if (job->sink_from && ((st = sm_csv_writer_double(w, x->sink_c)) != SM_OK ||
                                (st = sm_csv_writer_double(w, x->sink_co2)) != SM_OK ||
-                               (st = sm_csv_writer_double(w, x->sink_pools)) != SM_OK))
+                               (st = sm_csv_writer_double(w, x->sink_pools)) != SM_OK ||
+                               (st = sm_csv_writer_double(w, x->gl_c)) != SM_OK ||
+                               (st = sm_csv_writer_double(w, x->gl_co2)) != SM_OK))
             goto end;
+        for (int a = 0; a < 2 && rs->unc_up; a++) {
+            if (a == 1 && !rs->unc2)
+                break;
+            const sm_unc_figures *f = a ? &x->mc : &x->a1;
+            const sm_interval *iv[3] = {&f->stock1, &f->stock2, &f->sink};
+            for (int k = 0; k < 3; k++)
+                if ((st = sm_csv_writer_double(w, iv[k]->lo95)) != SM_OK || (st = sm_csv_writer_double(w, iv[k]->hi95)) != SM_OK)
+                    goto end;
+        }
         if ((st = sm_csv_writer_double(w, x->wl_co2)) != SM_OK || (st = sm_csv_writer_double(w, x->wl_ch4)) != SM_OK ||
             (st = sm_csv_writer_double(w, x->wl_ch4e)) != SM_OK)
             goto end;
@@ -1195,11 +1647,134 @@ static sm_status write_summary(sm_context *ctx, run_state *rs, const char *path)
 end:
     sm_csv_writer_destroy(w);
     free(htab);
+    free(pg);
     free(gs);
     return st;
 }
 
+/* ---- volume_model.csv: the regression of each scene and its cross-validation ---- */
+
+static sm_status write_volume_model(sm_context *ctx, run_state *rs, const char *path)
+{
+    const sm__plan *plan = &rs->plan;
+    const sm_job *job = plan->job;
+    sm_csv_writer *w = NULL;
+    sm_status st = sm_csv_writer_open(&w, ctx, path, SM_CSV_BOM);
+    if (st != SM_OK)
+        return st;
+    char name[48], feats[256] = "";
+    for (size_t k = 0; k < rs->vm_nfeat; k++)
+        snprintf(feats + strlen(feats), sizeof feats - strlen(feats), "%s%s", k ? "," : "", rs->vm_feat[k]);
+    const char *head[] = {"scene", "date", "features", "calibration_parcels", "folds", "seed", "intercept"};
+    for (size_t k = 0; k < 7 && st == SM_OK; k++)
+        st = sm_csv_writer_text(w, head[k]);
+    for (size_t k = 0; k < rs->vm_nfeat && st == SM_OK; k++) {
+        snprintf(name, sizeof name, "coef_%s", rs->vm_feat[k]);
+        st = sm_csv_writer_text(w, name);
+    }
+    const char *tail[] = {"r2", "rmse_m3_ha", "cv_r2", "cv_rmse_m3_ha", "applied_parcels", "note"};
+    for (size_t k = 0; k < 6 && st == SM_OK; k++)
+        st = sm_csv_writer_text(w, tail[k]);
+    if (st == SM_OK)
+        st = sm_csv_writer_end_row(w);
+    for (size_t s = 0; s < plan->nscenes && st == SM_OK; s++) {
+        const vm_scene *v = &rs->vm[s];
+        if (!v->fitted) {
+            /* the scene, its date and features, and why there is no model */
+            if ((st = sm_csv_writer_text(w, plan->scenes[s].job->id)) != SM_OK ||
+                (st = sm_csv_writer_text(w, plan->scenes[s].job->date)) != SM_OK || (st = sm_csv_writer_text(w, feats)) != SM_OK)
+                break;
+            for (size_t k = 0; k < 3 + rs->vm_nfeat + 1 + 5 && st == SM_OK; k++)
+                st = sm_csv_writer_text(w, "");
+            if (st == SM_OK && (st = sm_csv_writer_text(w, v->note)) == SM_OK)
+                st = sm_csv_writer_end_row(w);
+            continue;
+        }
+        if ((st = sm_csv_writer_text(w, plan->scenes[s].job->id)) != SM_OK ||
+            (st = sm_csv_writer_text(w, plan->scenes[s].job->date)) != SM_OK || (st = sm_csv_writer_text(w, feats)) != SM_OK ||
+            (st = sm_csv_writer_long(w, (long long)v->m.n)) != SM_OK || (st = sm_csv_writer_long(w, (long long)v->m.folds)) != SM_OK ||
+            (st = sm_csv_writer_long(w, (long long)job->vm_seed)) != SM_OK)
+            break;
+        for (size_t k = 0; k <= rs->vm_nfeat && st == SM_OK; k++)
+            st = sm_csv_writer_double(w, v->m.coef[k]);
+        double t[4] = {v->m.r2, v->m.rmse, v->m.cv_r2, v->m.cv_rmse};
+        for (size_t k = 0; k < 4 && st == SM_OK; k++)
+            st = sm_csv_writer_double(w, t[k]);
+        if (st == SM_OK && (st = sm_csv_writer_long(w, (long long)v->applied)) == SM_OK &&
+            (st = sm_csv_writer_text(w, "")) == SM_OK)
+            st = sm_csv_writer_end_row(w);
+    }
+    if (st != SM_OK) {
+        sm_csv_writer_destroy(w);
+        return st;
+    }
+    return sm_csv_writer_close(w);
+}
+
 /* ---- indicators.csv: the plan's 2025 targets (Nanchong 碳达峰实施方案, 三(七)) ---- */
+
+/* Exact overlay areas for the indicators, in the parcels' CRS (m²): the inventory's wetland
+ * and water parcels (land classes mapped to 湿地 and 水域) and their part inside the protected
+ * areas; the union of the management records dated y0..y1. NAN where the layer is not given. */
+static sm_status indicator_overlays(sm_context *ctx, run_state *rs, int y0, int y1, double *wet, double *wet_in,
+                                    double *managed)
+{
+    const sm__plan *plan = &rs->plan;
+    const char *wkt = sm_parcels_crs_wkt(plan->parcels);
+    sm_parcel_geoms *own = NULL, *pg = NULL;
+    sm_overlay *ov = NULL;
+    sm_status st = SM_OK;
+    *wet = *wet_in = *managed = NAN;
+    if (rs->protected_areas) {
+        if ((st = sm_parcels_project(&pg, ctx, rs->protected_areas, wkt)) != SM_OK ||
+            (st = sm_parcels_project(&own, ctx, plan->parcels, wkt)) != SM_OK || (st = sm_overlay_create(&ov, ctx)) != SM_OK)
+            goto end;
+        for (size_t k = 0; k < sm_parcels_count(rs->protected_areas); k++) {
+            size_t np;
+            const sm_polygon *parts = sm_parcel_geoms_parts(pg, k, &np);
+            if (np && (st = sm_overlay_add(ov, ctx, parts, np)) != SM_OK)
+                goto end;
+        }
+        if ((st = sm_overlay_finish(ov, ctx)) != SM_OK)
+            goto end;
+        *wet = *wet_in = 0;
+        for (size_t i = 0; i < plan->nparcels; i++) {
+            int lc = rs->stands[i].lc_code;
+            size_t np;
+            const sm_polygon *parts = sm_parcel_geoms_parts(own, i, &np);
+            if ((lc != 5 && lc != 6) || !np)
+                continue;
+            double in;
+            if ((st = sm_overlay_inside_area(ov, ctx, parts, np, &in)) != SM_OK)
+                goto end;
+            *wet += sm_polygon_area(parts, np);
+            *wet_in += in;
+        }
+        sm_overlay_destroy(ov);
+        ov = NULL;
+    }
+    if (rs->mgmt) {
+        sm_parcel_geoms_destroy(pg);
+        pg = NULL;
+        if ((st = sm_parcels_project(&pg, ctx, rs->mgmt, wkt)) != SM_OK || (st = sm_overlay_create(&ov, ctx)) != SM_OK)
+            goto end;
+        for (size_t k = 0; k < sm_parcels_count(rs->mgmt); k++) {
+            int y = atoi(sm_parcels_str(rs->mgmt, k, SM_FIELD_SURVEY_YEAR));
+            size_t np;
+            const sm_polygon *parts = sm_parcel_geoms_parts(pg, k, &np);
+            if (y >= y0 && y <= y1 && np && (st = sm_overlay_add(ov, ctx, parts, np)) != SM_OK)
+                goto end;
+        }
+        if ((st = sm_overlay_finish(ov, ctx)) != SM_OK)
+            goto end;
+        *managed = sm_overlay_area(ov);
+    }
+end:
+    sm_overlay_destroy(ov);
+    sm_parcel_geoms_destroy(pg);
+    sm_parcel_geoms_destroy(own);
+    return st;
+}
 
 static sm_status write_indicators(sm_context *ctx, run_state *rs, const char *path)
 {
@@ -1220,6 +1795,13 @@ static sm_status write_indicators(sm_context *ctx, run_state *rs, const char *pa
     long cobs = sm_results_find(r, name);
     long carea = sm_results_find(r, "area_ha");
     double area = 0, observed = 0, forest = 0, wetland = 0, stock = 0, affor = 0;
+    size_t n_inv = 0, n_img = 0;
+    size_t first = 0; /* the start of the period: sink_from, else the first scene */
+    for (size_t s = 0; s < ns && job->sink_from; s++)
+        if (strcmp(plan->scenes[s].job->id, job->sink_from) == 0)
+            first = s;
+    snprintf(name, sizeof name, "obs_%s", plan->scenes[first].job->id);
+    long cobs0 = sm_results_find(r, name);
     int y0 = job->sink_from ? atoi(sm_job_find_scene(job, job->sink_from)->date) : atoi(plan->scenes[0].job->date);
     int y1 = atoi(plan->scenes[last].job->date);
     for (size_t i = 0; i < plan->nparcels; i++) {
@@ -1234,12 +1816,25 @@ static sm_status write_indicators(sm_context *ctx, run_state *rs, const char *pa
             forest += a * ff;
             wetland += a * (acc->cls[5] + acc->cls[6]) / valid;
         }
-        /* Afforestation: not-yet-closed plantation (DI_LEI 030402) surveyed within the period. */
+        /* Afforestation, each parcel once: the inventory records a not-yet-closed plantation
+         * (DI_LEI 030402) surveyed within the period, or the imagery sees the parcel go from
+         * non-forest (forest fraction < 0.5) at the start to forest (>= 0.5) at the end, both
+         * dates observing at least half of it. */
         double sy = job->fields[SM_FIELD_SURVEY_YEAR] ? sm_parcels_num(plan->parcels, i, SM_FIELD_SURVEY_YEAR)
                                                       : job->default_survey_year;
-        if (strncmp(sm_parcels_str(plan->parcels, i, SM_FIELD_LAND_CLASS), "030402", 6) == 0 && sy >= y0 && sy <= y1)
+        int inv = strncmp(sm_parcels_str(plan->parcels, i, SM_FIELD_LAND_CLASS), "030402", 6) == 0 && sy >= y0 && sy <= y1;
+        double ff0 = scene_ff(&plan->acc[i * ns + first], NULL);
+        int img = first != last && val0(r, i, cobs0) >= 0.5 && val0(r, i, cobs) >= 0.5 && valid > 0 && ff0 < 0.5 &&
+                  ff >= 0.5;
+        n_inv += inv;
+        n_img += img && !inv;
+        if (inv || img)
             affor += a;
     }
+    double wet_m2, wet_in_m2, managed_m2;
+    sm_status ost = indicator_overlays(ctx, rs, y0, y1, &wet_m2, &wet_in_m2, &managed_m2);
+    if (ost != SM_OK)
+        return ost;
     sm_csv_writer *w = NULL;
     sm_status st = sm_csv_writer_open(&w, ctx, path, SM_CSV_BOM);
     if (st != SM_OK)
@@ -1260,15 +1855,31 @@ static sm_status write_indicators(sm_context *ctx, run_state *rs, const char *pa
         {"forest_coverage", "森林覆盖率", "%", observed > 0 ? 100.0 * forest / observed : NAN, 41.8, 1, ""},
         {"growing_stock", "森林蓄积量", "m3", stock, 30000000.0, 1, scope},
         {"wetland_area", "湿地面积", "ha", wetland, NAN, 1, "classes 湿地 and 水域 in the imagery"},
-        {"wetland_protection_rate", "湿地保护率", "%", NAN, 60.0, 1,
-         "needs a protected-area layer; not computed"},
+        {"wetland_protection_rate", "湿地保护率", "%", wet_m2 > 0 ? 100.0 * wet_in_m2 / wet_m2 : NAN, 60.0, 1,
+         "needs a protected-area layer ([wetland] protected); not computed"},
         {"afforestation", "造林", "mu", sm_ha_to_mu(affor), 50000.0, 1, ""},
-        {"forest_management", "森林经营", "mu", NAN, 160000.0, 1, "needs management records; not computed"},
+        {"forest_management", "森林经营", "mu", isnan(managed_m2) ? NAN : sm_ha_to_mu(managed_m2 / 10000.0), 160000.0, 1,
+         "needs management records ([management] path); not computed"},
     };
+    char wnote[256], mnote[256];
+    if (!isnan(wet_m2)) {
+        snprintf(wnote, sizeof wnote,
+                 "inventory wetland and water parcels (湿地, 水域): %.2f ha, of which %.2f ha inside the protected areas "
+                 "(exact polygon intersection)",
+                 wet_m2 / 10000.0, wet_in_m2 / 10000.0);
+        rows[3].note = wnote;
+    }
+    if (!isnan(managed_m2)) {
+        snprintf(mnote, sizeof mnote, "union of the management records dated %d-%d (overlaps once); %s", y0, y1, scope);
+        rows[5].note = mnote;
+    }
     snprintf(note, sizeof note, "forest (乔木林 + 竹林) share of the observed parcel area in scene %s", id);
     rows[0].note = note;
-    char anote[200];
-    snprintf(anote, sizeof anote, "DI_LEI 030402 parcels surveyed %d-%d; %s", y0, y1, scope);
+    char anote[320];
+    snprintf(anote, sizeof anote,
+             "%zu parcels recorded as DI_LEI 030402 surveyed %d-%d, %zu more non-forest in scene %s and forest in "
+             "scene %s; %s",
+             n_inv, y0, y1, n_img, plan->scenes[first].job->id, id, scope);
     rows[4].note = anote;
     for (size_t k = 0; k < 6 && st == SM_OK; k++) {
         const char *status = isnan(rows[k].value) || isnan(rows[k].target) ? "n/a"
@@ -1320,29 +1931,62 @@ static sm_status add_input(sm_context *ctx, run_state *rs, const char *role, con
         return SM_ERR_NOMEM;
     rs->ninputs++;
     in->bytes = sm__file_size(path);
-    return sm_sha256_file(ctx, path, in->sha256);
+    return SM_OK;
 }
 
-static sm_status hash_inputs(sm_context *ctx, run_state *rs)
+static void *hash_thread_main(void *arg)
+{
+    run_state *rs = arg;
+    rs->hash_status = SM_OK;
+    for (size_t k = 0; k < rs->ninputs && rs->hash_status == SM_OK; k++)
+        rs->hash_status = sm_sha256_file(rs->hash_ctx, rs->inputs[k].path, rs->inputs[k].sha256);
+    return NULL;
+}
+
+/* Lists the inputs and starts hashing them on a background thread (in the foreground when no
+ * thread can be had); hash_inputs() waits for it. */
+static sm_status list_inputs(sm_context *ctx, run_state *rs);
+static sm_status hash_inputs_start(sm_context *ctx, run_state *rs)
+{
+    sm_status st = list_inputs(ctx, rs);
+    if (st != SM_OK)
+        return st;
+    rs->hash_ctx = sm_context_create();
+    if (!rs->hash_ctx)
+        return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+    if (pthread_create(&rs->hash_thread, NULL, hash_thread_main, rs) == 0)
+        rs->hash_running = 1;
+    else
+        hash_thread_main(rs);
+    return SM_OK;
+}
+
+/* Adds a vector layer, and a Shapefile's side files when they exist. */
+static sm_status add_input_layer(sm_context *ctx, run_state *rs, const char *role, const char *path)
+{
+    sm_status st = add_input(ctx, rs, role, path);
+    size_t n = strlen(path);
+    if (st != SM_OK || n <= 4 || !sm__strieq(path + n - 4, ".shp"))
+        return st;
+    const char *ext[] = {".dbf", ".shx", ".prj", ".cpg"};
+    for (size_t k = 0; k < 4; k++) {
+        char *side = sm__asprintf(ctx, "%.*s%s", (int)(n - 4), path, ext[k]);
+        if (!side)
+            return SM_ERR_NOMEM;
+        st = sm__file_exists(side) ? add_input(ctx, rs, role, side) : SM_OK;
+        free(side);
+        if (st != SM_OK)
+            return st;
+    }
+    return SM_OK;
+}
+
+static sm_status list_inputs(sm_context *ctx, run_state *rs)
 {
     const sm_job *job = rs->plan.job;
     sm_status st;
-    if ((st = add_input(ctx, rs, "parcels", job->parcels_path)) != SM_OK)
+    if ((st = add_input_layer(ctx, rs, "parcels", job->parcels_path)) != SM_OK)
         return st;
-    const char *pp = job->parcels_path;
-    size_t n = strlen(pp);
-    if (n > 4 && sm__strieq(pp + n - 4, ".shp")) {
-        const char *ext[] = {".dbf", ".shx", ".prj", ".cpg"};
-        for (size_t k = 0; k < 4; k++) {
-            char *side = sm__asprintf(ctx, "%.*s%s", (int)(n - 4), pp, ext[k]);
-            if (!side)
-                return SM_ERR_NOMEM;
-            st = sm__file_exists(side) ? add_input(ctx, rs, "parcels", side) : SM_OK;
-            free(side);
-            if (st != SM_OK)
-                return st;
-        }
-    }
     for (size_t s = 0; s < job->nscenes; s++) {
         const sm_job_scene *js = &job->scenes[s];
         char role[64];
@@ -1359,7 +2003,35 @@ static sm_status hash_inputs(sm_context *ctx, run_state *rs)
         if ((st = add_input(ctx, rs, role, job->drones[d].chm)) != SM_OK)
             return st;
     }
-    /* The digests of the inputs' and the parameter tables' hashes, in order. */
+    /* Every other file a figure depends on: training samples, a saved model, the protected
+     * areas and the management records. */
+    const struct {
+        const char *role, *path;
+    } extra[] = {{"classifier samples", job->cls.samples},
+                 {"classifier model", job->cls.model},
+                 {"wetland protected", job->wetland_protected},
+                 {"management", job->management}};
+    for (size_t k = 0; k < sizeof extra / sizeof extra[0]; k++)
+        if (extra[k].path && (st = add_input_layer(ctx, rs, extra[k].role, extra[k].path)) != SM_OK)
+            return st;
+    return SM_OK;
+}
+
+/* Waits for the inputs' hashes, then the digests of the inputs' and the parameter tables'
+ * hashes, in order. */
+static sm_status hash_inputs(sm_context *ctx, run_state *rs)
+{
+    if (!rs->hash_ctx) {
+        sm_status st0 = hash_inputs_start(ctx, rs);
+        if (st0 != SM_OK)
+            return st0;
+    }
+    if (rs->hash_running) {
+        pthread_join(rs->hash_thread, NULL);
+        rs->hash_running = 0;
+    }
+    if (rs->hash_status != SM_OK)
+        return sm_error(ctx, rs->hash_status, "%s", sm_context_message(rs->hash_ctx));
     sm_sha256_state h;
     uint8_t dig[32];
     sm_sha256_init(&h);
@@ -1371,6 +2043,8 @@ static sm_status hash_inputs(sm_context *ctx, run_state *rs)
     for (size_t k = 0; k < sm_params_file_count(rs->params); k++)
         sm_sha256_update(&h, sm_params_file(rs->params, k)->sha256, 64);
     sm_sha256_update(&h, sm_wetland_rates_sha256(rs->wetland), 64);
+    if (rs->bamboo)
+        sm_sha256_update(&h, sm_bamboo_table_sha256(rs->bamboo), 64);
     sm_sha256_final(&h, dig);
     sm_hex(dig, 32, rs->params_sha256);
     return SM_OK;
@@ -1422,7 +2096,15 @@ static sm_status write_run_json(sm_context *ctx, run_state *rs, const char *path
     }
     fprintf(f, "    {\"table\": \"wetland_rates\", \"path\": ");
     json_str(f, sm_wetland_rates_path(rs->wetland));
-    fprintf(f, ", \"sha256\": \"%s\"}\n", sm_wetland_rates_sha256(rs->wetland));
+    fprintf(f, ", \"sha256\": \"%s\"}", sm_wetland_rates_sha256(rs->wetland));
+    if (rs->bamboo) {
+        char *bp = sm__path_join(ctx, sm_job_data_dir(job), "bamboo_culms.csv");
+        fprintf(f, ",\n    {\"table\": \"bamboo_culms\", \"path\": ");
+        json_str(f, bp ? bp : "bamboo_culms.csv");
+        fprintf(f, ", \"sha256\": \"%s\"}", sm_bamboo_table_sha256(rs->bamboo));
+        free(bp);
+    }
+    fprintf(f, "\n");
     fprintf(f, "  ],\n  \"gwp_ch4\": {\"set\": \"%s\", \"value\": %g},\n", job->gwp, rs->gwp_ch4);
     fprintf(f, "  \"scenes\": [\n");
     for (size_t s = 0; s < plan->nscenes; s++) {
@@ -1512,8 +2194,8 @@ static sm_status write_ledger(sm_context *ctx, run_state *rs, const char *out_di
     char lab[256];
     for (size_t i = 0; i < plan->nparcels; i++) {
         const stand *sd = &rs->stands[i];
-        if (!sd->is_stand)
-            continue;
+        if (!sd->is_stand || sd->model)
+            continue; /* a regression volume is not an inventory figure: not posted */
         const char *parts[5];
         for (size_t k = 0; k < 5; k++)
             parts[k] = sm_parcels_str(plan->parcels, i, keys[k]);
@@ -1584,6 +2266,8 @@ sm_status sm_run(sm_context *ctx, const sm_job *job, const sm_run_options *opt)
         goto end;
     sm__plan *plan = &rs.plan;
     plan->threads = (opt && opt->threads > 0) ? opt->threads : job->threads > 0 ? job->threads : default_threads();
+    if ((st = hash_inputs_start(ctx, &rs)) != SM_OK) /* overlaps the scenes; joined before run.json */
+        goto end;
     out_dir = sm__strdup(ctx, (opt && opt->output) ? opt->output : job->output);
     if (!out_dir) {
         st = SM_ERR_NOMEM;
@@ -1605,16 +2289,19 @@ sm_status sm_run(sm_context *ctx, const sm_job *job, const sm_run_options *opt)
     if ((st = sm__mkdir_p(ctx, stage)) != SM_OK)
         goto end;
     double t0 = sm__now();
-    for (size_t s = 0; s < plan->nscenes; s++) {
-        free(path);
-        path = sm__asprintf(ctx, "%s/landcover_%s.tif", stage, plan->scenes[s].job->id);
-        if (!path) {
-            st = SM_ERR_NOMEM;
-            goto end;
-        }
-        if ((st = sm__scene_pass(ctx, plan, s, path)) != SM_OK)
-            goto end;
+    /* Land cover per scene (rules, or a model trained on the inventory's land class). */
+    int *inv_code = calloc(plan->nparcels ? plan->nparcels : 1, sizeof *inv_code);
+    if (!inv_code) {
+        st = SM_ERR_NOMEM;
+        goto end;
     }
+    for (size_t i = 0; i < plan->nparcels; i++)
+        inv_code[i] = rs.stands[i].lc_code;
+    for (size_t s = 0; s < plan->nscenes && st == SM_OK; s++)
+        st = sm__scene_landcover(ctx, plan, s, stage, inv_code);
+    free(inv_code);
+    if (st != SM_OK)
+        goto end;
     plan->t_scenes = sm__now() - t0;
     t0 = sm__now();
     for (size_t d = 0; d < job->ndrones; d++)
@@ -1672,6 +2359,12 @@ sm_status sm_run(sm_context *ctx, const sm_job *job, const sm_run_options *opt)
     path = sm__asprintf(ctx, "%s/summary.csv", stage);
     if (!path || (st = write_summary(ctx, &rs, path)) != SM_OK)
         goto end;
+    if (rs.vm) {
+        free(path);
+        path = sm__asprintf(ctx, "%s/volume_model.csv", stage);
+        if (!path || (st = write_volume_model(ctx, &rs, path)) != SM_OK)
+            goto end;
+    }
     /* QGIS styles beside the outputs: the land cover paletted, the parcels by sink per ha. */
     for (size_t s = 0; s < plan->nscenes; s++) {
         free(path);
@@ -1717,6 +2410,9 @@ sm_status sm_run(sm_context *ctx, const sm_job *job, const sm_run_options *opt)
     free(path);
     path = sm__asprintf(ctx, "%s/run.json", stage);
     if (!path || (st = write_run_json(ctx, &rs, path, opt)) != SM_OK)
+        goto end;
+    /* Styles, QGIS project, maps and report, from the files written above (src/pipeline/deliver.c). */
+    if ((st = sm_deliver(ctx, job, stage)) != SM_OK)
         goto end;
     /* Swap the staging folder into place. */
     sm__rm_rf(old);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/util.h"
+#include "pipeline/internal.h"
 #include "sinkmap/classify.h"
 #include "sinkmap/coverage.h"
 #include "sinkmap/indices.h"
@@ -308,17 +309,9 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The labelled geometry of one feature, read from OGR (points) or sm_parcels (polygons). */
-typedef struct ref_layer {
-    int is_points;
-    size_t n;
-    char **labels;  /* n, "" for a null label */
-    double *xy;     /* points: 2n in the stack's CRS, NaN when empty or not transformable */
-    sm_parcels *parcels;
-    sm_parcel_geoms *geoms;
-} ref_layer;
+typedef sm__ref_layer ref_layer;
 
-static void ref_layer_free(ref_layer *r)
+void sm__ref_layer_free(ref_layer *r)
 {
     if (r->labels)
         for (size_t i = 0; i < r->n; i++)
@@ -346,8 +339,8 @@ static sm_status field_missing(sm_context *ctx, const char *path, OGRFeatureDefn
                     field, list);
 }
 
-static sm_status ref_layer_read(ref_layer *r, sm_context *ctx, const char *path,
-                                const sm_reference_options *opt, const char *wkt)
+sm_status sm__ref_layer_read(ref_layer *r, sm_context *ctx, const char *path,
+                             const sm_reference_options *opt, const char *wkt)
 {
     memset(r, 0, sizeof *r);
     sm_gdal_init();
@@ -546,7 +539,7 @@ sm_status sm_reference_sample(sm_samples **out, sm_context *ctx, sm_stack *stack
     if (!opt || !opt->field || !opt->field[0])
         return sm_error(ctx, SM_ERR_INPUT, "%s: no class field given (--field)", path);
     ref_layer r;
-    sm_status st = ref_layer_read(&r, ctx, path, opt, stack->wkt);
+    sm_status st = sm__ref_layer_read(&r, ctx, path, opt, stack->wkt);
     char **names = NULL;
     label_ix *lx = NULL;
     float *feat = NULL;
@@ -670,7 +663,7 @@ end:
     free(feat);
     free(lx);
     free(names);
-    ref_layer_free(&r);
+    sm__ref_layer_free(&r);
     return st;
 }
 
@@ -790,6 +783,7 @@ sm_status sm_classify_map(sm_context *ctx, sm_stack *stack, const sm_model *mode
         co.description = sm_model_method(model) == SM_METHOD_RF
                              ? "confidence: share of the trees' votes for the class"
                              : "confidence: posterior probability of the class";
+        co.unit = "share";
         if ((st = sm_raster_writer_create(&cw, ctx, opt->confidence_path, &g, stack->wkt, &co)) !=
             SM_OK)
             goto end;

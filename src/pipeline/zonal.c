@@ -813,6 +813,7 @@ sm_status sm_zonal(sm_context *ctx, const char *raster, const char *parcels,
     po.encoding = opt->encoding;
     po.layer = opt->layer;
     po.fields[SM_FIELD_ID] = opt->id_field;
+    po.threads = opt->threads;
     if ((st = sm_parcels_open(&p, ctx, parcels, &po)) != SM_OK)
         goto end;
     if ((st = sm_parcels_project(&geoms, ctx, p, sm_raster_crs_wkt(r))) != SM_OK)

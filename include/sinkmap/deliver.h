@@ -1,0 +1,50 @@
+/* sinkmap/deliver.h: what the director and the analyst open: the QGIS project, the PNG maps and
+ * the offline report, made from the outputs a run has already written into its folder (land
+ * cover GeoTIFFs, parcels.gpkg, changes.gpkg, the CSV tables, run.json), never from run state,
+ * so that they show exactly what was delivered. */
+#ifndef SINKMAP_DELIVER_H
+#define SINKMAP_DELIVER_H
+
+#include <stddef.h>
+
+#include "sinkmap/context.h"
+#include "sinkmap/job.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Everything below for the outputs in `dir`: changes.qml, parcels_carbon.qml, confidence_<s>.qml
+ * beside each confidence map, sinkmap.qgs, the
+ * maps in dir/maps/ unless job->no_maps, report.html unless job->no_report. Called once by
+ * sm_run on its staging folder after every other output is written. */
+sm_status sm_deliver(sm_context *ctx, const sm_job *job, const char *dir);
+
+/* One PNG map: its file name inside dir/maps/ and its title. */
+typedef struct sm_map_info {
+    char file[64];
+    char title[192];
+} sm_map_info;
+
+/* Renders the maps of the outputs in `dir` into dir/maps/ (created): landcover_<s>.png per scene,
+ * carbon_<s>.png at the period's end (t C/ha), sink_<from>_<to>.png with a sink period,
+ * changes.png when changes.gpkg exists. Each PNG has a world file (.pgw) and a .png.aux.xml
+ * with its CRS. Fails (SM_ERR_INPUT) when fontconfig has no CJK font. *maps (caller frees with
+ * free()) receives *nmaps entries in drawing order. */
+sm_status sm_maps_write(sm_context *ctx, const sm_job *job, const char *dir, sm_map_info **maps, size_t *nmaps);
+
+/* Writes dir/sinkmap.qgs: a QGIS project with one group per scene (its land cover, and its
+ * confidence_<s>.tif when present) and a group of the parcel layers (carbon density, sink,
+ * suspected changes), every path relative to the project, the styles embedded. */
+sm_status sm_qgs_write(sm_context *ctx, const sm_job *job, const char *dir);
+
+/* Writes dir/report.html: one self-contained page (inline CSS and SVG, the maps as data: URIs,
+ * no script, no external reference) from run.json, indicators.csv, summary.csv, the land-cover
+ * GeoTIFFs, every accuracy*.csv, uncertainty.csv and the maps listed. */
+sm_status sm_report_write(sm_context *ctx, const sm_job *job, const char *dir, const sm_map_info *maps,
+                          size_t nmaps);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
