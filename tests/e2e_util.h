@@ -76,4 +76,47 @@ static inline int e2e_lines(const char *s)
     return n;
 }
 
+/* The whole file as a NUL-terminated string (malloc'd), or NULL. */
+static inline char *e2e_read_all(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
+        free(s);
+        s = NULL;
+    }
+    if (s)
+        s[n] = '\0';
+    fclose(f);
+    return s;
+}
+
+/* Replaces every `from` in s by `to`: a new string; s is freed. */
+static inline char *e2e_replace(char *s, const char *from, const char *to)
+{
+    size_t count = 0, lf = strlen(from), lt = strlen(to);
+    for (const char *p = strstr(s, from); p; p = strstr(p + lf, from))
+        count++;
+    char *out = malloc(strlen(s) + count * lt + 1), *o = out;
+    if (!out) {
+        free(s);
+        return NULL;
+    }
+    const char *p = s;
+    for (const char *q; (q = strstr(p, from)) != NULL; p = q + lf) {
+        memcpy(o, p, (size_t)(q - p));
+        o += q - p;
+        memcpy(o, to, lt);
+        o += lt;
+    }
+    strcpy(o, p);
+    free(s);
+    return out;
+}
+
 #endif

@@ -22,44 +22,6 @@
 static char tmp[256];
 static char *demo_job; /* the demo job with absolute paths */
 
-static char *read_all(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-        free(s);
-        s = NULL;
-    }
-    if (s)
-        s[n] = '\0';
-    fclose(f);
-    return s;
-}
-
-/* Replaces every `from` in s by `to` (a new string; s is freed). */
-static char *replace(char *s, const char *from, const char *to)
-{
-    size_t count = 0, lf = strlen(from), lt = strlen(to);
-    for (const char *p = strstr(s, from); p; p = strstr(p + lf, from))
-        count++;
-    char *out = malloc(strlen(s) + count * (lt + 1) + 1), *o = out;
-    const char *p = s;
-    for (const char *q; (q = strstr(p, from)) != NULL; p = q + lf) {
-        memcpy(o, p, (size_t)(q - p));
-        o += q - p;
-        memcpy(o, to, lt);
-        o += lt;
-    }
-    strcpy(o, p);
-    free(s);
-    return out;
-}
-
 /* Removes every line that starts with `prefix` (the demo's own output folder). */
 static void drop_lines(char *s, const char *prefix)
 {
@@ -82,11 +44,11 @@ static int setup(void **state)
     (void)state;
     if (!e2e_tmpdir(tmp, sizeof tmp, "errors"))
         return -1;
-    char *s = read_all(DEMO "/job.ini");
+    char *s = e2e_read_all(DEMO "/job.ini");
     if (!s)
         return -1;
-    s = replace(s, "= ../../", "= " SM_SOURCE_DIR "/");
-    s = replace(s, "path = xiaoban.shp", "path = " DEMO "/xiaoban.shp");
+    s = e2e_replace(s, "= ../../", "= " SM_SOURCE_DIR "/");
+    s = e2e_replace(s, "path = xiaoban.shp", "path = " DEMO "/xiaoban.shp");
     drop_lines(s, "output");
     demo_job = s;
     GDALAllRegister();
@@ -119,7 +81,7 @@ static void expect_failure(const char *name, char *job_text, const char *fragmen
     write_text(marker, "outputs of an earlier run\n");
     char outline[700];
     snprintf(outline, sizeof outline, "[job]\noutput = %s\n", out);
-    job_text = replace(job_text, "[job]\n", outline);
+    job_text = e2e_replace(job_text, "[job]\n", outline);
     /* drop the job's own output line (the first one after [job] wins otherwise) */
     snprintf(job, sizeof job, "%s/job.ini", dir);
     write_text(job, job_text);
@@ -132,7 +94,7 @@ static void expect_failure(const char *name, char *job_text, const char *fragmen
         fail();
     }
     /* The previous outputs are untouched and nothing else was left. */
-    char *m = read_all(marker);
+    char *m = e2e_read_all(marker);
     assert_non_null(m);
     assert_string_equal(m, "outputs of an earlier run\n");
     free(m);
@@ -165,7 +127,7 @@ static char *job_copy(void) { return strdup(demo_job); }
 static void test_missing_input_file(void **state)
 {
     (void)state;
-    char *j = replace(job_copy(), "s2_2024s_20m.tif", "s2_2024s_20m_MISSING.tif");
+    char *j = e2e_replace(job_copy(), "s2_2024s_20m.tif", "s2_2024s_20m_MISSING.tif");
     expect_failure("missing", j, "s2_2024s_20m_MISSING.tif: no such raster file", "[scene.2024s]");
 }
 
@@ -177,7 +139,7 @@ static void test_unreadable_raster(void **state)
     assert_int_equal(e2e_sh("mkdir -p '%s'", dir), 0);
     snprintf(bad, sizeof bad, "%s/broken.tif", dir);
     write_text(bad, "this is not a GeoTIFF\n");
-    char *j = replace(job_copy(), SM_SOURCE_DIR "/rasters/s2_2023a_10m.tif", bad);
+    char *j = e2e_replace(job_copy(), SM_SOURCE_DIR "/rasters/s2_2023a_10m.tif", bad);
     expect_failure("unreadable", j, "broken.tif: not a readable raster", NULL);
 }
 
@@ -198,7 +160,7 @@ static void test_raster_without_crs(void **state)
     GDALClose(dst);
     GDALClose(src);
     e2e_sh("rm -f '%s.aux.xml'", nocrs);
-    char *j = replace(job_copy(), SM_SOURCE_DIR "/rasters/s2_2024a_20m.tif", nocrs);
+    char *j = e2e_replace(job_copy(), SM_SOURCE_DIR "/rasters/s2_2024a_20m.tif", nocrs);
     expect_failure("nocrs", j, "nocrs.tif: the raster has no coordinate reference system", NULL);
 }
 
@@ -223,7 +185,7 @@ static void test_no_overlap(void **state)
     OSRDestroySpatialReference(srs);
     char shp[700];
     snprintf(shp, sizeof shp, "%s/xiaoban.shp", dir);
-    char *j = replace(job_copy(), DEMO "/xiaoban.shp", shp);
+    char *j = e2e_replace(job_copy(), DEMO "/xiaoban.shp", shp);
     expect_failure("nooverlap", j, "xiaoban.shp: none of its", "overlaps the imagery");
 }
 
@@ -238,14 +200,14 @@ static void test_corrupt_tile(void **state)
                             "'%s/rasters/s2_2024a_10m.tif' > '%s'",
                             dir, SM_SOURCE_DIR, SM_SOURCE_DIR, cut),
                      0);
-    char *j = replace(job_copy(), SM_SOURCE_DIR "/rasters/s2_2024a_10m.tif", cut);
+    char *j = e2e_replace(job_copy(), SM_SOURCE_DIR "/rasters/s2_2024a_10m.tif", cut);
     expect_failure("corrupt", j, "corrupt/in/s2_2024a_10m.tif: band", "cannot read the block at column");
 }
 
 static void test_missing_field(void **state)
 {
     (void)state;
-    char *j = replace(job_copy(), "field.species = YOU_SHI_SZ", "field.species = SHU_ZHONG");
+    char *j = e2e_replace(job_copy(), "field.species = YOU_SHI_SZ", "field.species = SHU_ZHONG");
     expect_failure("field", j, "field 'SHU_ZHONG' (field.species in the job) not found", "YOU_SHI_SZ");
 }
 
@@ -260,14 +222,14 @@ static void test_species_without_parameters(void **state)
                      0);
     char line[700];
     snprintf(line, sizeof line, "[carbon]\ndata = %s\n", data);
-    char *j = replace(job_copy(), "[carbon]\n", line);
+    char *j = e2e_replace(job_copy(), "[carbon]\n", line);
     expect_failure("species", j, "桤木", "closest known");
 }
 
 static void test_malformed_job(void **state)
 {
     (void)state;
-    char *j = replace(job_copy(), "[classifier]\n", "[classifier]\nthis line has no equals sign\n");
+    char *j = e2e_replace(job_copy(), "[classifier]\n", "[classifier]\nthis line has no equals sign\n");
     /* Its line: the lines before it, plus the output line the test inserts after [job]. */
     int line = 1 + 1;
     for (const char *p = j; p < strstr(j, "this line has no"); p++)

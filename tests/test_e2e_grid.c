@@ -26,44 +26,6 @@
 static char tmp[256];
 static char *demo_job; /* the demo job with absolute paths, no output line, no ledger */
 
-static char *read_all(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-        free(s);
-        s = NULL;
-    }
-    if (s)
-        s[n] = '\0';
-    fclose(f);
-    return s;
-}
-
-/* Replaces every `from` in s by `to` (a new string; s is freed). */
-static char *replace(char *s, const char *from, const char *to)
-{
-    size_t count = 0, lf = strlen(from), lt = strlen(to);
-    for (const char *p = strstr(s, from); p; p = strstr(p + lf, from))
-        count++;
-    char *out = malloc(strlen(s) + count * (lt + 1) + 1), *o = out;
-    const char *p = s;
-    for (const char *q; (q = strstr(p, from)) != NULL; p = q + lf) {
-        memcpy(o, p, (size_t)(q - p));
-        o += q - p;
-        memcpy(o, to, lt);
-        o += lt;
-    }
-    strcpy(o, p);
-    free(s);
-    return out;
-}
-
 static char *append(char *s, const char *more)
 {
     char *out = malloc(strlen(s) + strlen(more) + 2);
@@ -85,19 +47,19 @@ static int setup(void **state)
     (void)state;
     if (!e2e_tmpdir(tmp, sizeof tmp, "grid"))
         return -1;
-    char *s = read_all(DEMO "/job.ini");
+    char *s = e2e_read_all(DEMO "/job.ini");
     if (!s)
         return -1;
-    s = replace(s, "= ../../", "= " SM_SOURCE_DIR "/");
-    s = replace(s, "path = xiaoban.shp", "path = " DEMO "/xiaoban.shp");
-    s = replace(s, "output = ", "; output = ");
+    s = e2e_replace(s, "= ../../", "= " SM_SOURCE_DIR "/");
+    s = e2e_replace(s, "path = xiaoban.shp", "path = " DEMO "/xiaoban.shp");
+    s = e2e_replace(s, "output = ", "; output = ");
     s = append(s, "[ledger]\npath = none\n");
     /* No PNG maps or report: this test is about the rasters (and the map renderer's font
      * library leaks under LeakSanitizer). */
     s = append(s, "[output]\nmaps = no\nreport = no\n");
     /* The rule-based classifier: per pixel, so that the 20 m bound below holds and an empty
      * scene needs no training. */
-    s = replace(s, "method = rf", "method = rules");
+    s = e2e_replace(s, "method = rf", "method = rules");
     demo_job = s;
     GDALAllRegister();
     return 0;
@@ -140,7 +102,7 @@ static void expect_failure(const char *name, char *job_text, const char *fragmen
                     name, rc, err, fragment1, fragment2 ? fragment2 : "");
         fail();
     }
-    char *m = read_all(marker);
+    char *m = e2e_read_all(marker);
     assert_non_null(m);
     assert_string_equal(m, "outputs of an earlier run\n");
     free(m);
@@ -502,7 +464,7 @@ static void test_mars_raster(void **state)
     GDALClose(d);
     GDALClose(s);
     free(wkt);
-    char *j = replace(job_copy(), RASTERS "/s2_2024a_20m.tif", p);
+    char *j = e2e_replace(job_copy(), RASTERS "/s2_2024a_20m.tif", p);
     expect_failure("mars", j, "mars_20m.tif: no coordinate transformation", "Mars");
 
     /* A Mars raster as the first scene's: it defines the grid, and the Earth's parcels and
@@ -517,7 +479,7 @@ static void test_mars_raster(void **state)
     GDALClose(d);
     GDALClose(s);
     free(wkt);
-    j = replace(job_copy(), RASTERS "/s2_2023a_10m.tif", p);
+    j = e2e_replace(job_copy(), RASTERS "/s2_2023a_10m.tif", p);
     expect_failure("mars-first", j, "Mars", NULL);
 }
 
@@ -531,7 +493,7 @@ static void test_engineering_crs(void **state)
     copy_raster(RASTERS "/s2_2024s_20m.tif", p, "LOCAL_CS[\"site grid\",LOCAL_DATUM[\"site\",0],UNIT[\"metre\",1],"
                                                  "AXIS[\"Easting\",EAST],AXIS[\"Northing\",NORTH]]",
                 0, 0);
-    char *j = replace(job_copy(), RASTERS "/s2_2024s_20m.tif", p);
+    char *j = e2e_replace(job_copy(), RASTERS "/s2_2024s_20m.tif", p);
     expect_failure("engineering", j, "site_20m.tif: ", "engineering");
 }
 
@@ -544,7 +506,7 @@ static void test_no_overlap_between_scenes(void **state)
     in_dir(dir, sizeof dir, "elsewhere");
     snprintf(p, sizeof p, "%s/far_10m.tif", dir);
     copy_raster(RASTERS "/s2_2024s_10m.tif", p, NULL, 2000000, 0);
-    char *j = replace(job_copy(), RASTERS "/s2_2024s_10m.tif", p);
+    char *j = e2e_replace(job_copy(), RASTERS "/s2_2024s_10m.tif", p);
     expect_failure("elsewhere", j, "far_10m.tif: does not overlap the analysis grid", NULL);
 
     in_dir(dir, sizeof dir, "elsewhere47");
@@ -552,7 +514,7 @@ static void test_no_overlap_between_scenes(void **state)
     char *wkt = wkt_of("EPSG:32647");
     copy_raster(RASTERS "/s2_2024s_10m.tif", p, wkt, 0, 0);
     free(wkt);
-    j = replace(job_copy(), RASTERS "/s2_2024s_10m.tif", p);
+    j = e2e_replace(job_copy(), RASTERS "/s2_2024s_10m.tif", p);
     expect_failure("elsewhere47", j, "utm47_10m.tif: does not overlap the analysis grid", NULL);
 }
 
@@ -579,7 +541,7 @@ static void test_overflowing_dimensions(void **state)
                  "</VRTDataset>\n",
                  sizes[k], sizes[k]);
         write_text(p, text);
-        char *j = replace(job_copy(), RASTERS "/s2_2023a_10m.tif", p);
+        char *j = e2e_replace(job_copy(), RASTERS "/s2_2023a_10m.tif", p);
         expect_failure(name, j, "huge.vrt", k == 0 ? "not a readable raster" : "cells");
     }
 }
@@ -606,10 +568,10 @@ static void test_all_nodata(void **state)
         GDALSetRasterNoDataValue(GDALGetRasterBand(d, b), 0); /* every cell is 0: nodata */
     GDALClose(d);
     GDALClose(s);
-    char *j = replace(job_copy(), RASTERS "/s2_2024s_10m.tif", p);
+    char *j = e2e_replace(job_copy(), RASTERS "/s2_2024s_10m.tif", p);
     /* The engine's part only: the volume regression calibrates on every scene and has nothing
      * to calibrate on in an empty one (reported to its owner). */
-    j = replace(j, "enabled = yes", "enabled = no");
+    j = e2e_replace(j, "enabled = yes", "enabled = no");
     int rc = run_job("nodata", j, err, sizeof err);
     free(j);
     if (rc != 0 || !strstr(err, "sinkmap: warning: ") || !strstr(err, "2024s") || !strstr(err, "nodata") ||

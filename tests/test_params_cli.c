@@ -24,25 +24,6 @@ static const char *const TABLES[] = {"landcover_legend.csv", "dilei_landcover.cs
 
 static char tmp[256];
 
-static char *read_all(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-        free(s);
-        s = NULL;
-    }
-    if (s)
-        s[n] = '\0';
-    fclose(f);
-    return s;
-}
-
 /* Runs `SM_CLI args` with stdout and stderr captured (each malloc'ed; caller frees). */
 static int run(char **out, char **err, const char *fmt, ...)
 {
@@ -55,8 +36,8 @@ static int run(char **out, char **err, const char *fmt, ...)
     snprintf(ep, sizeof ep, "%s/stderr.txt", tmp);
     snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>'%s'", SM_CLI, args, op, ep);
     int rc = e2e_sh("%s", cmd);
-    *out = read_all(op);
-    *err = read_all(ep);
+    *out = e2e_read_all(op);
+    *err = e2e_read_all(ep);
     return rc;
 }
 
@@ -213,7 +194,7 @@ static void test_shipped_tables(void **state)
     for (size_t t = 0; t < NTABLES; t++) {
         char path[512];
         snprintf(path, sizeof path, "%s/%s", DATA, TABLES[t]);
-        char *text = read_all(path);
+        char *text = e2e_read_all(path);
         assert_non_null(text);
         o.file = TABLES[t];
         o.header_done = 0;

@@ -84,25 +84,6 @@ static void write_file(const char *path, const char *text)
     fclose(f);
 }
 
-static char *read_all(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-        free(s);
-        s = NULL;
-    }
-    if (s)
-        s[n] = '\0';
-    fclose(f);
-    return s;
-}
-
 /* Writes a GeoTIFF of NC × NR pixels of `cell` units from (x0, y0) in `epsg`, of type `type`,
  * nodata ND, holding v. */
 static void make_raster(const char *path, const double v[NR][NC], int epsg, double cell,
@@ -330,7 +311,7 @@ static void expect_fail(const char *args, const char *const *parts)
     for (size_t i = 0; parts[i]; i++)
         has(err, parts[i]);
     snprintf(p, sizeof p, "%s/summary.csv", out);
-    char *s = read_all(p);
+    char *s = e2e_read_all(p);
     assert_non_null(s);
     assert_string_equal(s, "old\n");
     free(s);

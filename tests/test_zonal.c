@@ -31,25 +31,6 @@ static char tmp[256];
 
 /* ---- files ---- */
 
-static char *read_all(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-        free(s);
-        s = NULL;
-    }
-    if (s)
-        s[n] = '\0';
-    fclose(f);
-    return s;
-}
-
 static void write_text(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
@@ -159,7 +140,7 @@ static size_t split(char *line, char **out, size_t cap)
 static void table_read(table *t, const char *path)
 {
     memset(t, 0, sizeof *t);
-    t->text = read_all(path);
+    t->text = e2e_read_all(path);
     assert_non_null(t->text);
     char *lines[4096];
     size_t nl = 0;
@@ -646,7 +627,7 @@ static void test_threads_identical(void **state)
             if (rc != 0)
                 print_error("%s", err);
             assert_int_equal(rc, 0);
-            char *s = read_all(out);
+            char *s = e2e_read_all(out);
             assert_non_null(s);
             if (threads == 1) {
                 first[l] = s;
@@ -1138,7 +1119,7 @@ static void test_errors(void **state)
     }
 
     /* The existing output is as it was, and nothing was left beside it. */
-    char *s = read_all(out);
+    char *s = e2e_read_all(out);
     assert_non_null(s);
     assert_string_equal(s, "an earlier result\n");
     free(s);
