@@ -58,6 +58,14 @@ grep -q "^sinkmap: error: maps: fontconfig has no CJK font .*install fonts-noto-
   fail "no CJK font: message '$(cat "$tmp/err")'"
 [ "$(snapshot)" = "$before" ] || fail "a failed run changed the earlier outputs"
 ls -d "$tmp"/out.sinkmap-* >/dev/null 2>&1 && fail "a staging folder was left behind"
+# ... and it refuses before any pass, so nothing is posted to a ledger for a run that fails
+grep -v '^output =' "$src/examples/nanchong-demo/job.ini" > "$tmp/examples/nanchong-demo/nofont.ini"
+printf '\n[ledger]\npath = %s/nofont-ledger.sqlite\n' "$tmp" >> "$tmp/examples/nanchong-demo/nofont.ini"
+FONTCONFIG_FILE="$tmp/fonts.conf" "$cli" run "$tmp/examples/nanchong-demo/nofont.ini" -o "$tmp/out3" --quiet 2> "$tmp/err"
+rc=$?
+[ "$rc" = 2 ] || fail "no CJK font, with a ledger: exit $rc, expected 2"
+[ -e "$tmp/nofont-ledger.sqlite" ] && fail "no CJK font: the failed run created the ledger"
+[ -e "$tmp/out3" ] && fail "no CJK font: the failed run wrote an output folder"
 # ... and with maps = no and report = no the same machine runs: no maps/, no report.html, the project
 cp "$job" "$tmp/examples/nanchong-demo/nomaps.ini"
 printf '\n[output]\nmaps = no\nreport = no\n' >> "$tmp/examples/nanchong-demo/nomaps.ini"

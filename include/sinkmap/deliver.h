@@ -31,6 +31,11 @@ typedef struct sm_map_info {
  * changes.png when changes.gpkg exists. Each PNG has a world file (.pgw) and a .png.aux.xml
  * with its CRS. Fails (SM_ERR_INPUT) when fontconfig has no CJK font. *maps (caller frees with
  * free()) receives *nmaps entries in drawing order. */
+/* Fails (SM_ERR_INPUT, naming the font) when fontconfig has no CJK font for the maps' labels.
+ * sm_run calls it before any pass when maps are on, so that a run never posts to the ledger and
+ * then fails at the maps. */
+sm_status sm_maps_preflight(sm_context *ctx);
+
 sm_status sm_maps_write(sm_context *ctx, const sm_job *job, const char *dir, sm_map_info **maps, size_t *nmaps);
 
 /* Writes dir/sinkmap.qgs: a QGIS project with one group per scene (its land cover, and its

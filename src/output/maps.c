@@ -673,6 +673,15 @@ static sm_status draw_changes(sm_context *ctx, cairo_t *cr, const view *v, const
 
 /* ---- the maps ---- */
 
+static sm_status check_font(sm_context *ctx);
+
+sm_status sm_maps_preflight(sm_context *ctx)
+{
+    sm_status st = check_font(ctx);
+    FcFini(); /* fontconfig's caches live until the maps are drawn, not across the passes */
+    return st;
+}
+
 /* The font the maps draw with must carry CJK glyphs: fontconfig's best match for MAP_FONT must
  * be that family, else every Chinese label would be tofu boxes. */
 static sm_status check_font(sm_context *ctx)

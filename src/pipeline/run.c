@@ -2264,6 +2264,8 @@ sm_status sm_run(sm_context *ctx, const sm_job *job, const sm_run_options *opt)
     sm_status st = plan_job(ctx, job, &rs);
     if (st != SM_OK)
         goto end;
+    if (!job->no_maps && (st = sm_maps_preflight(ctx)) != SM_OK)
+        goto end;
     sm__plan *plan = &rs.plan;
     plan->threads = (opt && opt->threads > 0) ? opt->threads : job->threads > 0 ? job->threads : default_threads();
     if ((st = hash_inputs_start(ctx, &rs)) != SM_OK) /* overlaps the scenes; joined before run.json */
