@@ -347,6 +347,25 @@ static void test_run_json(void **state)
     assert_non_null(strstr(buf, hex));
     assert_non_null(strstr(buf, "\"version\": \"0.1.0\""));
     assert_non_null(strstr(buf, "s2_2024a_10m.tif"));
+    /* the layers the indicators come from are inputs too, each with sha256sum's digest */
+    const char *layers[][2] = {{"wetland protected", "protected.geojson"}, {"management", "management.geojson"}};
+    for (size_t k = 0; k < 2; k++) {
+        snprintf(cmd, sizeof cmd, "sha256sum '%s/%s'", DEMO, layers[k][1]);
+        f = popen(cmd, "r");
+        assert_non_null(f);
+        assert_int_equal(fscanf(f, "%64s", hex), 1);
+        pclose(f);
+        char entry[512];
+        snprintf(entry, sizeof entry, "{\"role\": \"%s\", \"path\": ", layers[k][0]);
+        const char *at = strstr(buf, entry);
+        if (!at)
+            fail_msg("run.json: no input entry %s", entry);
+        const char *end = strchr(at, '}');
+        assert_non_null(end);
+        const char *name = strstr(at, layers[k][1]), *h = strstr(at, hex);
+        if (!name || name > end || !h || h > end)
+            fail_msg("run.json: %s without its SHA-256 %s", layers[k][1], hex);
+    }
     free(buf);
     /* the land-cover style: a paletted renderer with every class's colour and names */
     snprintf(p, sizeof p, "%s/landcover_2024a.qml", out1);

@@ -54,11 +54,10 @@ static int setup(void **state)
     s = e2e_replace(s, "path = xiaoban.shp", "path = " DEMO "/xiaoban.shp");
     s = e2e_replace(s, "output = ", "; output = ");
     s = append(s, "[ledger]\npath = none\n");
-    /* No PNG maps or report: this test is about the rasters (and the map renderer's font
-     * library leaks under LeakSanitizer). */
+    /* No PNG maps or report: this test is about the rasters. */
     s = append(s, "[output]\nmaps = no\nreport = no\n");
-    /* The rule-based classifier: per pixel, so that the 20 m bound below holds and an empty
-     * scene needs no training. */
+    /* The rule-based classifier: per pixel, so that the 20 m bound below holds
+     * (test_all_nodata_rf puts the random forest back). */
     s = e2e_replace(s, "method = rf", "method = rules");
     demo_job = s;
     GDALAllRegister();
@@ -546,13 +545,13 @@ static void test_overflowing_dimensions(void **state)
     }
 }
 
-/* An input that is all nodata: a warning, exit 0, and outputs that are empty but valid. */
-static void test_all_nodata(void **state)
+/* Writes into folder `name` a copy of the 2024s 10 m raster whose every cell is nodata; its
+ * path goes to p. */
+static void empty_2024s(const char *name, char *p, size_t np)
 {
-    (void)state;
-    char dir[600], p[700], err[8192];
-    in_dir(dir, sizeof dir, "nodata");
-    snprintf(p, sizeof p, "%s/empty_10m.tif", dir);
+    char dir[600];
+    in_dir(dir, sizeof dir, name);
+    snprintf(p, np, "%s/empty_10m.tif", dir);
     GDALDatasetH s = GDALOpen(RASTERS "/s2_2024s_10m.tif", GA_ReadOnly);
     assert_non_null(s);
     char **co = CSLSetNameValue(NULL, "TILED", "YES");
@@ -568,6 +567,14 @@ static void test_all_nodata(void **state)
         GDALSetRasterNoDataValue(GDALGetRasterBand(d, b), 0); /* every cell is 0: nodata */
     GDALClose(d);
     GDALClose(s);
+}
+
+/* An input that is all nodata: a warning, exit 0, and outputs that are empty but valid. */
+static void test_all_nodata(void **state)
+{
+    (void)state;
+    char p[700], err[8192];
+    empty_2024s("nodata", p, sizeof p);
     char *j = e2e_replace(job_copy(), RASTERS "/s2_2024s_10m.tif", p);
     /* The engine's part only: the volume regression calibrates on every scene and has nothing
      * to calibrate on in an empty one (reported to its owner). */
@@ -610,6 +617,52 @@ static void test_all_nodata(void **state)
     assert_true(other > 1000);
 }
 
+/* The same empty scene with the random forest: nothing to train on there, so that scene falls
+ * back to the rules with a warning (an empty map, no confidence map, no accuracy report), and
+ * the other scenes are still trained and classified. */
+static void test_all_nodata_rf(void **state)
+{
+    (void)state;
+    char p[700], err[8192];
+    empty_2024s("nodata_rf", p, sizeof p);
+    char *j = e2e_replace(job_copy(), RASTERS "/s2_2024s_10m.tif", p);
+    j = e2e_replace(j, "method = rules", "method = rf");
+    j = e2e_replace(j, "enabled = yes", "enabled = no");
+    int rc = run_job("nodata_rf", j, err, sizeof err);
+    free(j);
+    if (rc != 0 || !strstr(err, "sinkmap: warning: scene 2024s: no training pixel is observed") ||
+        strstr(err, "error")) {
+        print_error("exit %d, stderr:\n%s\n", rc, err);
+        fail();
+    }
+    const char *want[] = {"landcover_2024s.tif", "confidence_2023a.tif", "accuracy_2023a.csv",
+                          "confidence_2024a.tif", "accuracy_2024a.csv"};
+    for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
+        snprintf(p, sizeof p, "%s/nodata_rf/out/%s", tmp, want[k]);
+        if (!e2e_exists(p))
+            fail_msg("%s missing", p);
+    }
+    const char *none[] = {"confidence_2024s.tif", "accuracy_2024s.csv"};
+    for (size_t k = 0; k < 2; k++) {
+        snprintf(p, sizeof p, "%s/nodata_rf/out/%s", tmp, none[k]);
+        if (e2e_exists(p))
+            fail_msg("%s written for a scene with nothing to train on", p);
+    }
+    /* every cell of the fallback map is nodata (0) */
+    snprintf(p, sizeof p, "%s/nodata_rf/out/landcover_2024s.tif", tmp);
+    GDALDatasetH lc = GDALOpen(p, GA_ReadOnly);
+    assert_non_null(lc);
+    unsigned char *buf = malloc(1000 * 1000);
+    assert_int_equal(GDALRasterIO(GDALGetRasterBand(lc, 1), GF_Read, 0, 0, 1000, 1000, buf, 1000, 1000, GDT_Byte, 0, 0),
+                     CE_None);
+    size_t nonzero = 0;
+    for (size_t i = 0; i < 1000 * 1000; i++)
+        nonzero += buf[i] != 0;
+    free(buf);
+    GDALClose(lc);
+    assert_int_equal(nonzero, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -622,6 +675,7 @@ int main(void)
         cmocka_unit_test(test_no_overlap_between_scenes),
         cmocka_unit_test(test_overflowing_dimensions),
         cmocka_unit_test(test_all_nodata),
+        cmocka_unit_test(test_all_nodata_rf),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

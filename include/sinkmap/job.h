@@ -78,7 +78,6 @@ typedef struct sm_job_classifier {
     unsigned long long seed; /* split, cap and forest seed (default 1) */
     int trees, mtry, min_leaf, max_depth; /* rf: 100, 0 = floor(sqrt(p)), 1, 0 = unlimited */
     double reject;           /* maxlik: χ² rejection level (default 0 = never reject) */
-    int stack;               /* features = stack (not implemented: refused when read) */
 } sm_job_classifier;
 
 typedef struct sm_job {

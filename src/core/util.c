@@ -111,6 +111,16 @@ sm_status sm__mkdir_p(sm_context *ctx, const char *path)
     return st;
 }
 
+sm_status sm__file_commit(sm_context *ctx, FILE *f, const char *tmp, const char *path)
+{
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad)
+        return sm_error(ctx, SM_ERR_IO, "%s: write failed", tmp);
+    if (rename(tmp, path) != 0)
+        return sm_error(ctx, SM_ERR_IO, "%s: cannot rename into place", path);
+    return SM_OK;
+}
+
 void sm__rm_rf(const char *path)
 {
     struct stat st;

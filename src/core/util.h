@@ -6,6 +6,8 @@
 
 #include <stddef.h>
 
+#include <stdio.h>
+
 #include "sinkmap/context.h"
 
 /* strdup that records "out of memory" in ctx; NULL in, NULL out. */
@@ -27,6 +29,9 @@ int sm__file_exists(const char *path);
 int sm__dir_exists(const char *path);
 /* Creates a folder and its parents (like mkdir -p). */
 sm_status sm__mkdir_p(sm_context *ctx, const char *path);
+/* Closes f, written to `tmp`, and renames tmp to `path`; on any write or close error the error
+ * names tmp. f is closed in every case. */
+sm_status sm__file_commit(sm_context *ctx, FILE *f, const char *tmp, const char *path);
 /* Removes a folder and everything in it; missing is fine. */
 void sm__rm_rf(const char *path);
 /* Trims ASCII white space in place; returns s. */

@@ -339,7 +339,6 @@ static int handle_classifier(parse_state *ps, const char *name, const char *valu
                             "differences) is not implemented yet; expected season");
         if (strcmp(value, "season") != 0)
             return fail(ps, "features = '%s': expected season (each scene's own features)", value);
-        c->stack = 0;
         return 1;
     }
     if (strcmp(name, "test_share") == 0 || strcmp(name, "reject") == 0) {
@@ -700,11 +699,11 @@ static sm_status check_required(sm_context *ctx, sm_job *job)
                         "%s: [classifier] samples = %s needs field = the layer's class field",
                         job->path, job->cls.samples);
     if (strcmp(job->classifier, "rules") == 0 &&
-        (job->cls.samples || job->cls.model || job->cls.stack))
+        (job->cls.samples || job->cls.model))
         return sm_error(ctx, SM_ERR_INPUT,
                         "%s: [classifier] %s is set but method = rules does not use it; expected "
                         "method = rf or maxlik",
-                        job->path, job->cls.samples ? "samples" : job->cls.model ? "model" : "features = stack");
+                        job->path, job->cls.samples ? "samples" : "model");
     return SM_OK;
 }
 

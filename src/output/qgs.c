@@ -309,15 +309,8 @@ sm_status sm_qgs_write(sm_context *ctx, const sm_job *job, const char *dir)
           "  </properties>\n"
           "</qgis>\n",
           f);
-    int bad = ferror(f);
-    if (fclose(f) != 0 || bad) {
-        f = NULL;
-        st = sm_error(ctx, SM_ERR_IO, "%s: write failed", tmp);
-        goto end;
-    }
+    st = sm__file_commit(ctx, f, tmp, path);
     f = NULL;
-    if (rename(tmp, path) != 0)
-        st = sm_error(ctx, SM_ERR_IO, "%s: cannot rename into place", path);
 end:
     if (f)
         fclose(f);
