@@ -65,6 +65,9 @@ static void test_defaults(void **state)
     assert_int_equal(job->cls.min_leaf, 1);
     assert_int_equal(job->cls.max_depth, 0);
     assert_true(job->cls.reject == 0);
+    assert_int_equal(job->cls.stack, 0);
+    assert_true(job->cls.stack_days == 200);
+    assert_int_equal(job->cls.drone, 0);
     sm_job_destroy(job);
     sm_context_destroy(ctx);
 }
@@ -96,6 +99,11 @@ static void test_every_key(void **state)
     assert_int_equal(job->cls.min_leaf, 2);
     assert_int_equal(job->cls.max_depth, 12);
     assert_true(job->cls.reject == 0.999);
+    assert_int_equal(job->cls.stack, 0);
+    sm_job_destroy(job);
+    assert_int_equal(load("method = rf\nfeatures = stack\nstack_days = 120.5\n", &job, ctx), SM_OK);
+    assert_int_equal(job->cls.stack, 1);
+    assert_true(job->cls.stack_days == 120.5);
     sm_job_destroy(job);
     assert_int_equal(load("method = rf\n", &job, ctx), SM_OK);
     assert_string_equal(job->classifier, "rf");
@@ -135,8 +143,13 @@ static void test_errors(void **state)
     expect_error("method = rf\ntest_share = x\n", "test_share = 'x'", "a number");
     expect_error("method = maxlik\nreject = -0.5\n", "reject = -0.5", "share");
     expect_error("method = rf\nseed = -1\n", "seed = '-1'", "whole number >= 0");
-    expect_error("method = rf\nfeatures = all\n", "features = 'all'", "season");
-    expect_error("method = rf\nfeatures = stack\n", "features = stack", "not implemented");
+    expect_error("method = rf\nfeatures = all\n", "features = 'all'", "expected season");
+    expect_error("method = rf\nfeatures = all\n", "features = 'all'", "or stack");
+    expect_error("method = rf\nstack_days = 0.5\n", "stack_days = 0.5", "1 to 3660 days");
+    expect_error("method = rf\nstack_days = 4000\n", "stack_days = 4000", "1 to 3660 days");
+    expect_error("features = stack\n", "features = stack is set but method = rules", "rf or maxlik");
+    expect_error("method = rf\ndrone = 1\n", "drone = '1'", "expected yes");
+    expect_error("method = rf\ndrone = yes\n", "drone = yes needs a [drone.<id>] section", "has none");
     expect_error("method = rf\nfield =\n", "field: empty field name", NULL);
     expect_error("method = rf\nsamples =\n", "empty path", NULL);
     expect_error("method = rf\nsamples = s.gpkg\n", "samples = ", "needs field");

@@ -78,6 +78,10 @@ typedef struct sm_job_classifier {
     unsigned long long seed; /* split, cap and forest seed (default 1) */
     int trees, mtry, min_leaf, max_depth; /* rf: 100, 0 = floor(sqrt(p)), 1, 0 = unlimited */
     double reject;           /* maxlik: χ² rejection level (default 0 = never reject) */
+    int stack;               /* features = stack: each scene with its partners' features */
+#define SM_JOB_MAX_PARTNERS 8 /* partner scenes per scene with features = stack */
+    double stack_days;       /* partners: the other scenes dated within this many days (default 200) */
+    int drone;               /* drone = yes: drone canopy cover and height on the grid as features */
 } sm_job_classifier;
 
 typedef struct sm_job {

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/util.h"
+#include "sinkmap/carbon.h"
 
 static const char *const ROLE_KEYS[SM_FIELD_COUNT] = {
     "id",       "county",  "township", "village", "compartment", "subcompartment", "land_class",
@@ -334,11 +335,29 @@ static int handle_classifier(parse_state *ps, const char *name, const char *valu
         return set_str(ps, &c->field, value);
     }
     if (strcmp(name, "features") == 0) {
-        if (strcmp(value, "stack") == 0)
-            return fail(ps, "features = stack (every scene's features and their seasonal "
-                            "differences) is not implemented yet; expected season");
-        if (strcmp(value, "season") != 0)
-            return fail(ps, "features = '%s': expected season (each scene's own features)", value);
+        if (strcmp(value, "stack") != 0 && strcmp(value, "season") != 0)
+            return fail(ps, "features = '%s': expected season (each scene's own features) or stack "
+                            "(with the features of the scenes dated within stack_days and the "
+                            "seasonal differences of the indices)",
+                        value);
+        c->stack = strcmp(value, "stack") == 0;
+        return 1;
+    }
+    if (strcmp(name, "drone") == 0) {
+        if (strcmp(value, "yes") && strcmp(value, "no"))
+            return fail(ps, "drone = '%s': expected yes (the drone canopy cover and height on the "
+                            "grid as features) or no",
+                        value);
+        c->drone = strcmp(value, "yes") == 0;
+        return 1;
+    }
+    if (strcmp(name, "stack_days") == 0) {
+        double v = 0;
+        if (!parse_double(ps, name, value, &v))
+            return 0;
+        if (!(v >= 1 && v <= 3660))
+            return fail(ps, "stack_days = %s: expected 1 to 3660 days", value);
+        c->stack_days = v;
         return 1;
     }
     if (strcmp(name, "test_share") == 0 || strcmp(name, "reject") == 0) {
@@ -388,7 +407,7 @@ static int handle_classifier(parse_state *ps, const char *name, const char *valu
         return 1;
     }
     return fail(ps, "[classifier]: unknown key '%s' (expected method, samples, field, model, "
-                    "features, max_per_class, min_samples, test_share, seed, trees, mtry, "
+                    "features, stack_days, drone, max_per_class, min_samples, test_share, seed, trees, mtry, "
                     "min_leaf, max_depth, reject)",
                 name);
 }
@@ -704,6 +723,39 @@ static sm_status check_required(sm_context *ctx, sm_job *job)
                         "%s: [classifier] %s is set but method = rules does not use it; expected "
                         "method = rf or maxlik",
                         job->path, job->cls.samples ? "samples" : "model");
+    if (strcmp(job->classifier, "rules") == 0 && job->cls.stack)
+        return sm_error(ctx, SM_ERR_INPUT,
+                        "%s: [classifier] features = stack is set but method = rules uses each scene's "
+                        "own bands; expected method = rf or maxlik",
+                        job->path);
+    if (job->cls.drone && strcmp(job->classifier, "rules") == 0)
+        return sm_error(ctx, SM_ERR_INPUT,
+                        "%s: [classifier] drone = yes is set but method = rules does not use drone "
+                        "features; expected method = rf or maxlik",
+                        job->path);
+    if (job->cls.drone && job->ndrones == 0)
+        return sm_error(ctx, SM_ERR_INPUT,
+                        "%s: [classifier] drone = yes needs a [drone.<id>] section with a canopy-height "
+                        "model; the job has none",
+                        job->path);
+    /* features = stack: at most SM_JOB_MAX_PARTNERS partners per scene (the run's bound) */
+    for (size_t i = 0; job->cls.stack && i < job->nscenes; i++) {
+        sm_date di, dj;
+        size_t n = 0;
+        if (sm_date_parse(ctx, job->scenes[i].date, &di) != SM_OK)
+            return SM_ERR_INPUT;
+        for (size_t j = 0; j < job->nscenes; j++) {
+            if (j == i || sm_date_parse(ctx, job->scenes[j].date, &dj) != SM_OK)
+                continue;
+            if (fabs(sm_decimal_year(dj) - sm_decimal_year(di)) * 365.25 <= job->cls.stack_days + 0.5)
+                n++;
+        }
+        if (n > SM_JOB_MAX_PARTNERS)
+            return sm_error(ctx, SM_ERR_INPUT,
+                            "%s: [classifier] features = stack: %zu scenes lie within stack_days = %g "
+                            "of [scene.%s]; expected at most %d (lower stack_days)",
+                            job->path, n, job->cls.stack_days, job->scenes[i].id, SM_JOB_MAX_PARTNERS);
+    }
     return SM_OK;
 }
 
@@ -723,6 +775,7 @@ sm_status sm_job_load(sm_job **out, sm_context *ctx, const char *path)
     job->cls.seed = 1;
     job->cls.trees = 100;
     job->cls.min_leaf = 1;
+    job->cls.stack_days = 200;
     job->mc_draws = 1000;
     job->change_min_forest = 0.5;
     job->change_drop = 0.2;

@@ -93,17 +93,39 @@ sm_status sm__scene_pass(sm_context *ctx, sm__plan *plan, size_t s, const char *
 
 /* The features of a scene for the supervised classifiers: the reflectance of every role the
  * scene has (blue, green, red, nir, swir1, swir2 order), then every index its roles allow
- * (ndvi, evi, ndwi, mndwi, ndbi, nbr order; NDMI is exactly −NDBI and is not repeated). */
+ * (ndvi, evi, ndwi, mndwi, ndbi, nbr order; NDMI is exactly −NDBI and is not repeated): the
+ * scene's own p_own features. With [classifier] features = stack, the scenes dated within
+ * stack_days of it (its partners, in job order) follow: each partner's reflectances
+ * ("<t>:red") and the seasonal differences of the indices both scenes have, this scene's minus
+ * the partner's ("<s>-<t>:ndvi"). The partner's own indices are not repeated: each is this
+ * scene's index minus the difference, and with both maximum likelihood's covariance would be
+ * singular. A pixel the partner does not observe (no data or masked) has NaN partner
+ * features. With drone = yes two features close the list: "drone:canopy_cover", the share of
+ * the CHM samples at least canopy_height tall, and "drone:canopy_height", their mean (m), from
+ * the flight nearest in date that covers at least half of the cell; NaN elsewhere. */
 enum { SM__IDX_NDVI, SM__IDX_EVI, SM__IDX_NDWI, SM__IDX_MNDWI, SM__IDX_NDBI, SM__IDX_NBR,
        SM__IDX_NDMI, SM__NINDEX };
-#define SM__MAX_FEAT (SM__NROLES + SM__NINDEX)
+#define SM__OWN_FEAT (SM__NROLES + SM__NINDEX)
+#define SM__MAX_PARTNERS SM_JOB_MAX_PARTNERS
+#define SM__MAX_FEAT (SM__OWN_FEAT * (1 + SM__MAX_PARTNERS) + 2)
+typedef struct sm__partner {
+    size_t scene;                     /* index in plan->scenes */
+    int nroles, role[SM__NROLES];     /* its reflectance features */
+    int ndiff, diff[SM__NINDEX];      /* indices differenced (both scenes have them) */
+} sm__partner;
 typedef struct sm__features {
-    int p;
+    int p, p_own;
+    int drone; /* 1: the last two features are the drone canopy cover and height (drone = yes) */
     int nroles, role[SM__NROLES];
     int nindex, index[SM__NINDEX];
-    const char *names[SM__MAX_FEAT]; /* static strings */
+    int npart;
+    sm__partner part[SM__MAX_PARTNERS];
+    const char *names[SM__MAX_FEAT]; /* static strings, or into namebuf */
+    char namebuf[SM__MAX_FEAT * 48];
 } sm__features;
-void sm__features_init(sm__features *f, const sm__scene *sc);
+/* The features of scene s as the job's [classifier] features says. Errors (SM_ERR_INPUT)
+ * when a stack would have more than SM__MAX_PARTNERS partners. */
+sm_status sm__features_init(sm__features *f, sm_context *ctx, const sm__plan *plan, size_t s);
 
 /* Labelled features that training samples come from: polygons (cells wholly inside, or with
  * the centre inside) or points (the cell under the point). */
@@ -118,13 +140,18 @@ typedef struct sm__labels {
     uint64_t seed;         /* of the thinning draw */
 } sm__labels;
 
-/* A trained model applied in the scene pass. */
+/* A trained model applied in the scene pass. With partner scenes, `model` classifies the pixels
+ * whose every feature is finite and `fallback` (trained on the scene's own features) the others;
+ * without partners `model` classifies every observed pixel. */
 struct sm_model;
 typedef struct sm__scene_model {
-    const struct sm_model *model;
-    int code[SM__NCODES];       /* legend code of model class c (c < model classes) */
-    const char *conf_path;      /* confidence GeoTIFF (Float32, NaN nodata), or NULL */
-    double pixels[SM__NCODES];  /* out: pixels of each code in the map */
+    const struct sm_model *model;    /* may be NULL when only the fallback could be trained */
+    const struct sm_model *fallback; /* own features; NULL without partners */
+    int code[SM__NCODES];            /* legend code of model class c (c < model classes) */
+    int fb_code[SM__NCODES];         /* of fallback class c */
+    const char *conf_path;           /* confidence GeoTIFF (Float32, NaN nodata), or NULL */
+    double pixels[SM__NCODES];       /* out: pixels of each code in the map */
+    double fb_pixels;                /* out: observed pixels classified by the fallback */
 } sm__scene_model;
 
 /* The scene pass with a model (NULL: the rules). Cloud-masked pixels stay code 11 and pixels
@@ -132,7 +159,8 @@ typedef struct sm__scene_model {
  * missing coarse band) is 10. */
 sm_status sm__scene_pass_model(sm_context *ctx, sm__plan *plan, size_t s, const char *lc_path,
                                sm__scene_model *model);
-/* Training samples of scene s under `lab`: pixels with data, not masked, every feature finite;
+/* Training samples of scene s under `lab`: pixels with data, not masked, every own feature
+ * finite (partner features may be NaN where a partner does not observe the pixel);
  * classes are the legend keys of codes 1-9 (sorted), groups the feature indices. The samples
  * are in grid order whatever the thread count. Caller frees *out with sm_samples_destroy(). */
 struct sm_samples;

@@ -12,6 +12,7 @@
 
 #include "core/util.h"
 #include "pipeline/internal.h"
+#include "sinkmap/carbon.h"
 #include "sinkmap/classify.h"
 #include "sinkmap/indices.h"
 #include "sinkmap/coverage.h"
@@ -30,51 +31,137 @@ static const int INDEX_ROLES[SM__NINDEX][3] = {
     {SM__ROLE_NIR, SM__ROLE_SWIR1, -1},        {SM__ROLE_NIR, SM__ROLE_SWIR2, -1},
     {SM__ROLE_NIR, SM__ROLE_SWIR1, -1}};
 
-void sm__features_init(sm__features *f, const sm__scene *sc)
+/* The roles scene sc has and the indices they allow (NDMI left out: see internal.h). */
+static void own_features(const sm__scene *sc, int *nroles, int *role, int *nindex, int *index)
 {
-    memset(f, 0, sizeof *f);
+    *nroles = *nindex = 0;
     for (int r = 0; r < SM__NROLES; r++)
-        if (sc->bands[r].raster) {
-            f->role[f->nroles++] = r;
-            f->names[f->p++] = SM__ROLE_NAMES[r];
-        }
+        if (sc->bands[r].raster)
+            role[(*nroles)++] = r;
     for (int i = 0; i < SM__NINDEX; i++) {
-        int ok = 1;
+        int ok = i != SM__IDX_NDMI;
         for (int j = 0; j < 3; j++)
             if (INDEX_ROLES[i][j] >= 0 && !sc->bands[INDEX_ROLES[i][j]].raster)
                 ok = 0;
         /* NDMI = (N − S1)/(N + S1) is exactly −NDBI (same bands): with both, maximum
          * likelihood's covariance would be singular and a forest gains nothing, so NDBI
          * stands for both. */
-        if (i == SM__IDX_NDMI)
-            ok = 0;
-        if (ok) {
-            f->index[f->nindex++] = i;
-            f->names[f->p++] = INDEX_NAMES[i];
-        }
+        if (ok)
+            index[(*nindex)++] = i;
     }
 }
 
-/* The features of chunk pixel i into x[f->p]. */
-static void pixel_features(const sm__features *f, float *const *refl, size_t i, float *x)
+/* Appends a feature name built from two parts into f's buffer. */
+static const char *feature_name(sm__features *f, size_t *used, const char *a, const char *sep,
+                                const char *b, const char *c)
+{
+    char *dst = f->namebuf + *used;
+    size_t room = sizeof f->namebuf - *used;
+    int w = snprintf(dst, room, "%s%s%s:%s", a, sep, b ? b : "", c);
+    if (w < 0 || (size_t)w >= room)
+        return "?";
+    *used += (size_t)w + 1;
+    return dst;
+}
+
+sm_status sm__features_init(sm__features *f, sm_context *ctx, const sm__plan *plan, size_t s)
+{
+    memset(f, 0, sizeof *f);
+    const sm__scene *sc = &plan->scenes[s];
+    own_features(sc, &f->nroles, f->role, &f->nindex, f->index);
+    for (int r = 0; r < f->nroles; r++)
+        f->names[f->p++] = SM__ROLE_NAMES[f->role[r]];
+    for (int i = 0; i < f->nindex; i++)
+        f->names[f->p++] = INDEX_NAMES[f->index[i]];
+    f->p_own = f->p;
+    const sm_job *job = plan->job;
+    if (!job || strcmp(job->classifier, "rules") == 0)
+        return SM_OK;
+    size_t used = 0;
+    const char *id = sc->job->id;
+    for (size_t t = 0; job->cls.stack && t < plan->nscenes; t++) {
+        const sm__scene *pt = &plan->scenes[t];
+        double days = fabs(pt->decimal_year - sc->decimal_year) * 365.25;
+        if (t == s || days > job->cls.stack_days + 0.5)
+            continue;
+        if (f->npart == SM__MAX_PARTNERS)
+            return sm_error(ctx, SM_ERR_INPUT,
+                            "%s: [classifier] features = stack: more than %d scenes lie within "
+                            "stack_days = %g of scene %s; expected at most %d (lower stack_days)",
+                            job->path, SM__MAX_PARTNERS, job->cls.stack_days, id, SM__MAX_PARTNERS);
+        sm__partner *q = &f->part[f->npart++];
+        q->scene = t;
+        int pn, pidx[SM__NINDEX];
+        own_features(pt, &q->nroles, q->role, &pn, pidx);
+        for (int r = 0; r < q->nroles; r++)
+            f->names[f->p++] = feature_name(f, &used, pt->job->id, "", NULL, SM__ROLE_NAMES[q->role[r]]);
+        for (int i = 0; i < f->nindex; i++)
+            for (int j = 0; j < pn; j++)
+                if (pidx[j] == f->index[i]) {
+                    q->diff[q->ndiff++] = f->index[i];
+                    f->names[f->p++] = feature_name(f, &used, id, "-", pt->job->id, INDEX_NAMES[f->index[i]]);
+                }
+    }
+    if (job->cls.drone) {
+        f->drone = 1;
+        f->names[f->p++] = "drone:canopy_cover";
+        f->names[f->p++] = "drone:canopy_height";
+    }
+    return SM_OK;
+}
+
+/* One index from the reflectances of pixel i (NaN when a band is). */
+static float index_value(int ix, float *const *refl, size_t i)
+{
+#define R(role) refl[role][i]
+    switch (ix) {
+    case SM__IDX_NDVI: return sm_ndvi(R(SM__ROLE_RED), R(SM__ROLE_NIR));
+    case SM__IDX_EVI: return sm_evi(R(SM__ROLE_BLUE), R(SM__ROLE_RED), R(SM__ROLE_NIR));
+    case SM__IDX_NDWI: return sm_ndwi(R(SM__ROLE_GREEN), R(SM__ROLE_NIR));
+    case SM__IDX_MNDWI: return sm_mndwi(R(SM__ROLE_GREEN), R(SM__ROLE_SWIR1));
+    case SM__IDX_NDBI: return sm_ndbi(R(SM__ROLE_NIR), R(SM__ROLE_SWIR1));
+    case SM__IDX_NBR: return sm_nbr(R(SM__ROLE_NIR), R(SM__ROLE_SWIR2));
+    default: return sm_ndmi(R(SM__ROLE_NIR), R(SM__ROLE_SWIR1));
+    }
+#undef R
+}
+
+/* The reflectances and observation flags of one scene over a chunk. */
+typedef struct chunk_refl {
+    float *refl[SM__NROLES];
+    const uint8_t *valid, *cloud;
+    const float *cover, *height; /* own scene, drone = yes: the drone features (NaN: none) */
+} chunk_refl;
+
+/* The features of chunk pixel i into x[f->p]: own (io[0]) then each partner's (io[1 + q]);
+ * a partner that does not observe the pixel gives NaN. */
+static void pixel_features(const sm__features *f, const chunk_refl *io, size_t i, float *x)
 {
     int j = 0;
+    float own_idx[SM__NINDEX];
     for (int r = 0; r < f->nroles; r++)
-        x[j++] = refl[f->role[r]][i];
-    for (int k = 0; k < f->nindex; k++) {
-        float v;
-#define R(role) refl[role][i]
-        switch (f->index[k]) {
-        case SM__IDX_NDVI: v = sm_ndvi(R(SM__ROLE_RED), R(SM__ROLE_NIR)); break;
-        case SM__IDX_EVI: v = sm_evi(R(SM__ROLE_BLUE), R(SM__ROLE_RED), R(SM__ROLE_NIR)); break;
-        case SM__IDX_NDWI: v = sm_ndwi(R(SM__ROLE_GREEN), R(SM__ROLE_NIR)); break;
-        case SM__IDX_MNDWI: v = sm_mndwi(R(SM__ROLE_GREEN), R(SM__ROLE_SWIR1)); break;
-        case SM__IDX_NDBI: v = sm_ndbi(R(SM__ROLE_NIR), R(SM__ROLE_SWIR1)); break;
-        case SM__IDX_NBR: v = sm_nbr(R(SM__ROLE_NIR), R(SM__ROLE_SWIR2)); break;
-        default: v = sm_ndmi(R(SM__ROLE_NIR), R(SM__ROLE_SWIR1)); break;
+        x[j++] = io[0].refl[f->role[r]][i];
+    for (int k = 0; k < f->nindex; k++)
+        x[j++] = own_idx[k] = index_value(f->index[k], io[0].refl, i);
+    for (int q = 0; q < f->npart; q++) {
+        const sm__partner *pt = &f->part[q];
+        const chunk_refl *c = &io[1 + q];
+        if (!c->valid[i] || c->cloud[i]) {
+            for (int r = 0; r < pt->nroles + pt->ndiff; r++)
+                x[j++] = NAN;
+            continue;
         }
-#undef R
-        x[j++] = v;
+        for (int r = 0; r < pt->nroles; r++)
+            x[j++] = c->refl[pt->role[r]][i];
+        for (int d = 0, k = 0; d < pt->ndiff; d++) {
+            while (f->index[k] != pt->diff[d])
+                k++;
+            x[j++] = own_idx[k] - index_value(pt->diff[d], c->refl, i);
+        }
+    }
+    if (f->drone) {
+        x[j++] = io[0].cover[i];
+        x[j++] = io[0].height[i];
     }
 }
 
@@ -109,6 +196,35 @@ typedef struct part_acc {
     sm__scene_acc acc;
 } part_acc;
 
+/* One scene's inputs as a worker reads them: its own GDAL handles, the chunk's reflectances
+ * and observation flags. */
+typedef struct scene_io {
+    size_t scene;
+    sm_raster *rasters[SM_JOB_MAX_FILES];
+    sm_raster *mask;
+    sm__band_src bands[SM__NROLES];
+    uint8_t masked[256];     /* mask codes 0..255 to mask */
+    chunk_refl c;            /* the chunk's reflectances, validity and mask */
+    uint8_t *valid, *cloud;  /* owned buffers behind c.valid, c.cloud */
+} scene_io;
+
+/* A drone canopy-height model sampled for the grid's cells (drone = yes): each cell of the
+ * flight's window is split into k × k sub-cells, the CHM is read at their centres (nearest cell,
+ * warped on the fly when its CRS differs), and a cell with at least half of its samples holding
+ * data gets the share of them at least canopy_height tall and their mean height. */
+typedef struct drone_io {
+    sm_raster *r;   /* the CHM on `fine` */
+    sm_grid fine;   /* the window's cells split k × k */
+    sm_window win;  /* the flight's window on the analysis grid */
+    int k;
+    double canopy;  /* canopy height threshold (m) */
+} drone_io;
+#define DRONE_BLOCK_ROWS 8
+#define DRONE_BLOCK_COLS 256
+
+/* Predictions are made this many pixels at a time (features of p floats each). */
+#define PREDICT_BATCH 65536
+
 /* A worker owns its GDAL handles (GDAL datasets are not shared between threads), its buffers
  * and the partial sums of the strip it last processed. */
 typedef struct worker {
@@ -116,15 +232,16 @@ typedef struct worker {
     sm_status status;
     const sm__plan *plan;
     size_t scene;
-    sm_raster *rasters[SM_JOB_MAX_FILES];
-    sm_raster *mask;
-    sm__band_src bands[SM__NROLES];
+    scene_io io[1 + SM__MAX_PARTNERS]; /* the scene, then its partners (features = stack) */
+    int nio;
+    drone_io *drones;    /* drone = yes: the flights, farthest in date from the scene first */
+    size_t ndrones;
+    float *cover, *height; /* the chunk's drone features */
+    double *fbuf;        /* a block of CHM samples */
     double *dn;          /* one band's chunk */
-    float *refl[SM__NROLES]; /* the chunk's reflectances */
-    uint8_t *valid, *cloud, *ccls; /* the chunk's validity, mask and classes */
+    uint8_t *ccls;       /* the chunk's classes */
     uint8_t *cls;        /* the strip's classes */
     float *nbr;          /* the strip's NBR (NAN where not observed) */
-    uint8_t masked[256]; /* mask codes 0..255 to mask */
     sm_coverage cov;
     part_acc *parts;
     size_t nparts, cap_parts;
@@ -134,12 +251,13 @@ typedef struct worker {
     const sm__scene_model *model;
     const sm__labels *labels;
     sm__features feat;
-    float *x;             /* a chunk's features (observed pixels, packed) */
+    float *x;             /* a batch's features (observed pixels, packed) */
     size_t *xi;           /* their chunk index */
     uint8_t *pcode;       /* their predicted codes */
     float *pconf;         /* their confidence */
     float *conf;          /* the strip's confidence (NaN where not classified) */
     double pixels[SM__NCODES];
+    double fb_pixels;     /* pixels classified by the fallback model */
     sm_samples *samples;  /* the strip's training samples (collect mode) */
     const sm_window *lab_win; /* each label feature's window on the grid (collect mode) */
     double keep[SM__NCODES];  /* share of each class's pixels kept (collect mode) */
@@ -148,14 +266,23 @@ typedef struct worker {
 
 static void worker_free(worker *w)
 {
-    for (size_t i = 0; i < SM_JOB_MAX_FILES; i++)
-        sm_raster_close(w->rasters[i]);
-    sm_raster_close(w->mask);
+    for (int k = 0; k < w->nio; k++) {
+        scene_io *io = &w->io[k];
+        for (size_t i = 0; i < SM_JOB_MAX_FILES; i++)
+            sm_raster_close(io->rasters[i]);
+        sm_raster_close(io->mask);
+        for (int r = 0; r < SM__NROLES; r++)
+            free(io->c.refl[r]);
+        free(io->valid);
+        free(io->cloud);
+    }
+    for (size_t d = 0; d < w->ndrones; d++)
+        sm_raster_close(w->drones[d].r);
+    free(w->drones);
+    free(w->cover);
+    free(w->height);
+    free(w->fbuf);
     free(w->dn);
-    for (int r = 0; r < SM__NROLES; r++)
-        free(w->refl[r]);
-    free(w->valid);
-    free(w->cloud);
     free(w->cls);
     free(w->ccls);
     free(w->nbr);
@@ -178,6 +305,130 @@ static int mask_has(const sm_job_scene *js, double v)
     return 0;
 }
 
+/* Opens scene t's rasters for a worker and allocates a chunk of nc cells. */
+static sm_status scene_io_init(scene_io *io, sm_context *ctx, const sm__plan *plan, size_t t, size_t nc)
+{
+    const sm__scene *sc = &plan->scenes[t];
+    sm_status st;
+    io->scene = t;
+    for (size_t f = 0; f < sc->nrasters; f++)
+        if ((st = sm_raster_reopen(&io->rasters[f], ctx, sc->rasters[f])) != SM_OK)
+            return st;
+    if (sc->mask && (st = sm_raster_reopen(&io->mask, ctx, sc->mask)) != SM_OK)
+        return st;
+    for (int r = 0; r < SM__NROLES; r++) {
+        io->bands[r] = sc->bands[r];
+        for (size_t f = 0; f < sc->nrasters; f++)
+            if (sc->bands[r].raster == sc->rasters[f])
+                io->bands[r].raster = io->rasters[f];
+        if (!io->bands[r].raster)
+            continue;
+        if (!(io->c.refl[r] = malloc(nc * sizeof(float))))
+            return sm_error(ctx, SM_ERR_NOMEM, "out of memory for a chunk of %zu cells", nc);
+    }
+    io->valid = malloc(nc);
+    io->cloud = malloc(nc);
+    if (!io->valid || !io->cloud)
+        return sm_error(ctx, SM_ERR_NOMEM, "out of memory for a chunk of %zu cells", nc);
+    io->c.valid = io->valid;
+    io->c.cloud = io->cloud;
+    for (int v = 0; v < 256; v++)
+        io->masked[v] = (uint8_t)mask_has(sc->job, (double)v);
+    return SM_OK;
+}
+
+/* Opens drone flight d for the drone features: its window on the analysis grid (the CHM's
+ * footprint there) and the CHM on the window's cells split k × k, k the ratio of the grid's cell
+ * to the CHM's (at most 64). A flight outside the grid gets an empty window. */
+static sm_status drone_io_init(drone_io *dio, sm_context *ctx, const sm__plan *plan, size_t d)
+{
+    const sm_job_drone *jd = &plan->job->drones[d];
+    const sm_grid *g = &plan->grid;
+    sm_raster *nat = NULL, *on = NULL;
+    sm_status st;
+    dio->canopy = jd->canopy_height;
+    if ((st = sm_raster_open(&nat, ctx, jd->chm)) != SM_OK)
+        return st;
+    sm_grid ng = sm_raster_grid(nat);
+    sm_raster_close(nat);
+    if ((st = sm_raster_open_on_grid(&on, ctx, jd->chm, g, plan->grid_wkt, SM_RESAMPLE_NEAREST)) != SM_OK)
+        return st;
+    double x0, y0, x1, y1;
+    sm_raster_footprint(on, &x0, &y0, &x1, &y1);
+    sm_raster_close(on);
+    dio->win = sm_grid_window_for_box(g, x0, y0, x1, y1);
+    if (dio->win.ncols <= 0 || dio->win.nrows <= 0) {
+        dio->win.ncols = dio->win.nrows = 0;
+        return SM_OK;
+    }
+    /* the CHM's cell size on the analysis grid's CRS: its footprint there over its columns */
+    double res = ng.ncols > 0 ? (x1 - x0) / (double)ng.ncols : g->dx;
+    double kk = res > 0 ? ceil(g->dx / res - 1e-9) : 1;
+    dio->k = kk < 1 ? 1 : kk > 64 ? 64 : (int)kk;
+    sm_grid sub = sm_grid_subgrid(g, &dio->win);
+    dio->fine = (sm_grid){sub.x0, sub.y0, sub.dx / dio->k, sub.dy / dio->k, sub.ncols * dio->k,
+                          sub.nrows * dio->k};
+    return sm_raster_open_on_grid(&dio->r, ctx, jd->chm, &dio->fine, plan->grid_wkt, SM_RESAMPLE_NEAREST);
+}
+
+static int cmp_drone_days(const void *a, const void *b)
+{
+    const double *x = a, *y = b;
+    if (x[0] != y[0])
+        return x[0] > y[0] ? -1 : 1; /* farthest first */
+    return x[1] < y[1] ? -1 : (x[1] > y[1]);
+}
+
+/* The drone features of chunk `cw` into w->cover and w->height (NaN where no flight covers at
+ * least half of a cell); a nearer flight overwrites a farther one. */
+static sm_status drone_chunk(worker *w, const sm_window *cw)
+{
+    size_t n = (size_t)cw->ncols * (size_t)cw->nrows;
+    for (size_t i = 0; i < n; i++)
+        w->cover[i] = w->height[i] = NAN;
+    for (size_t d = 0; d < w->ndrones; d++) {
+        drone_io *dio = &w->drones[d];
+        if (!dio->r)
+            continue;
+        sm_window iw = sm_window_intersect(cw, &dio->win);
+        if (iw.ncols <= 0 || iw.nrows <= 0)
+            continue;
+        int k = dio->k;
+        for (int64_t r0 = iw.row0; r0 < iw.row0 + iw.nrows; r0 += DRONE_BLOCK_ROWS)
+            for (int64_t c0 = iw.col0; c0 < iw.col0 + iw.ncols; c0 += DRONE_BLOCK_COLS) {
+                int64_t nr = iw.row0 + iw.nrows - r0, nc = iw.col0 + iw.ncols - c0;
+                if (nr > DRONE_BLOCK_ROWS)
+                    nr = DRONE_BLOCK_ROWS;
+                if (nc > DRONE_BLOCK_COLS)
+                    nc = DRONE_BLOCK_COLS;
+                sm_window fw = {(c0 - dio->win.col0) * k, (r0 - dio->win.row0) * k, nc * k, nr * k};
+                sm_status st = sm_raster_read(dio->r, w->ctx, 1, &dio->fine, &fw, SM_RESAMPLE_NEAREST, w->fbuf);
+                if (st != SM_OK)
+                    return st;
+                for (int64_t rr = 0; rr < nr; rr++)
+                    for (int64_t cc = 0; cc < nc; cc++) {
+                        double sum = 0;
+                        int cnt = 0, tall = 0;
+                        for (int a = 0; a < k; a++) {
+                            const double *row = w->fbuf + (size_t)(rr * k + a) * (size_t)fw.ncols + (size_t)(cc * k);
+                            for (int b = 0; b < k; b++)
+                                if (!isnan(row[b])) {
+                                    cnt++;
+                                    sum += row[b];
+                                    tall += row[b] >= dio->canopy;
+                                }
+                        }
+                        if (2 * cnt < k * k)
+                            continue;
+                        size_t i = (size_t)(r0 + rr - cw->row0) * (size_t)cw->ncols + (size_t)(c0 + cc - cw->col0);
+                        w->cover[i] = (float)((double)tall / cnt);
+                        w->height[i] = (float)(sum / cnt);
+                    }
+            }
+    }
+    return SM_OK;
+}
+
 static sm_status worker_init(worker *w, sm_context *ctx, const sm__plan *plan, size_t s,
                              int64_t strip, const sm__scene_model *model, const sm__labels *labels)
 {
@@ -186,56 +437,79 @@ static sm_status worker_init(worker *w, sm_context *ctx, const sm__plan *plan, s
     w->scene = s;
     w->model = model;
     w->labels = labels;
-    sm__features_init(&w->feat, &plan->scenes[s]);
+    sm_status st;
+    if ((st = sm__features_init(&w->feat, ctx, plan, s)) != SM_OK)
+        return st;
     w->ctx = sm_context_create();
     if (!w->ctx)
         return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
-    const sm__scene *sc = &plan->scenes[s];
-    sm_status st;
-    for (size_t f = 0; f < sc->nrasters; f++)
-        if ((st = sm_raster_reopen(&w->rasters[f], ctx, sc->rasters[f])) != SM_OK)
-            return st;
-    if (sc->mask && (st = sm_raster_reopen(&w->mask, ctx, sc->mask)) != SM_OK)
-        return st;
-    for (int r = 0; r < SM__NROLES; r++) {
-        w->bands[r] = sc->bands[r];
-        for (size_t f = 0; f < sc->nrasters; f++)
-            if (sc->bands[r].raster == sc->rasters[f])
-                w->bands[r].raster = w->rasters[f];
-    }
     size_t n, nc;
     int64_t cw = plan->grid.ncols < SCENE_CHUNK_COLS ? plan->grid.ncols : SCENE_CHUNK_COLS;
     if (sm_mul_size((size_t)strip, (size_t)plan->grid.ncols, &n))
         return sm_error(ctx, SM_ERR_NOMEM, "strip size overflows");
     nc = (size_t)strip * (size_t)cw;
+    /* the partners are read only by the supervised classifiers */
+    int nio = (model || labels) ? 1 + w->feat.npart : 1;
+    for (int k = 0; k < nio; k++) {
+        w->nio = k + 1;
+        if ((st = scene_io_init(&w->io[k], ctx, plan, k ? w->feat.part[k - 1].scene : s, nc)) != SM_OK)
+            return st;
+    }
+    if (w->feat.drone && (model || labels)) {
+        /* flights farthest in date from the scene first: a nearer one overwrites them */
+        const sm_job *job = plan->job;
+        double (*order)[2] = malloc(job->ndrones * sizeof *order);
+        w->drones = calloc(job->ndrones, sizeof *w->drones);
+        w->cover = malloc(nc * sizeof *w->cover);
+        w->height = malloc(nc * sizeof *w->height);
+        if (!order || !w->drones || !w->cover || !w->height) {
+            free(order);
+            return sm_error(ctx, SM_ERR_NOMEM, "out of memory for the drone features");
+        }
+        for (size_t d = 0; d < job->ndrones; d++) {
+            sm_date dd;
+            if ((st = sm_date_parse(ctx, job->drones[d].date, &dd)) != SM_OK) {
+                free(order);
+                return st;
+            }
+            order[d][0] = fabs(sm_decimal_year(dd) - plan->scenes[s].decimal_year);
+            order[d][1] = (double)d;
+        }
+        qsort(order, job->ndrones, sizeof *order, cmp_drone_days);
+        for (size_t d = 0; d < job->ndrones; d++) {
+            w->ndrones = d + 1;
+            if ((st = drone_io_init(&w->drones[d], ctx, plan, (size_t)order[d][1])) != SM_OK) {
+                free(order);
+                return st;
+            }
+        }
+        free(order);
+        int kmax = 1;
+        for (size_t d = 0; d < w->ndrones; d++)
+            if (w->drones[d].k > kmax)
+                kmax = w->drones[d].k;
+        w->fbuf = malloc((size_t)DRONE_BLOCK_ROWS * DRONE_BLOCK_COLS * (size_t)kmax * (size_t)kmax * sizeof *w->fbuf);
+        if (!w->fbuf)
+            return sm_error(ctx, SM_ERR_NOMEM, "out of memory for the drone features");
+        w->io[0].c.cover = w->cover;
+        w->io[0].c.height = w->height;
+    }
     w->dn = malloc(nc * sizeof *w->dn);
-    w->valid = malloc(nc);
-    w->cloud = malloc(nc);
     w->ccls = malloc(nc);
     w->cls = malloc(n);
     w->nbr = malloc(n * sizeof *w->nbr);
-    if (!w->dn || !w->valid || !w->cloud || !w->ccls || !w->cls || !w->nbr)
+    if (!w->dn || !w->ccls || !w->cls || !w->nbr)
         return sm_error(ctx, SM_ERR_NOMEM, "out of memory for a strip of %zu cells", n);
-    for (int r = 0; r < SM__NROLES; r++) {
-        if (!w->bands[r].raster)
-            continue;
-        w->refl[r] = malloc(nc * sizeof(float));
-        if (!w->refl[r])
-            return sm_error(ctx, SM_ERR_NOMEM, "out of memory for a strip of %zu cells", n);
-    }
     if (model || labels) {
-        size_t p = (size_t)w->feat.p;
-        w->x = malloc(nc * p * sizeof *w->x);
-        w->xi = malloc(nc * sizeof *w->xi);
-        w->pcode = malloc(nc);
-        w->pconf = malloc(nc * sizeof *w->pconf);
+        size_t p = (size_t)w->feat.p, nb = nc < PREDICT_BATCH ? nc : PREDICT_BATCH;
+        w->x = malloc(nb * p * sizeof *w->x);
+        w->xi = malloc(nb * sizeof *w->xi);
+        w->pcode = malloc(nb);
+        w->pconf = malloc(nb * sizeof *w->pconf);
         w->conf = malloc(n * sizeof *w->conf);
         if (!w->x || !w->xi || !w->pcode || !w->pconf || !w->conf)
             return sm_error(ctx, SM_ERR_NOMEM, "out of memory for a strip of %zu cells", n);
     }
-    const sm_job_scene *js = sc->job;
-    for (int v = 0; v < 256; v++)
-        w->masked[v] = (uint8_t)mask_has(js, (double)v);
     return SM_OK;
 }
 
@@ -255,38 +529,73 @@ static sm_status add_part(worker *w, size_t parcel, part_acc **out)
     return SM_OK;
 }
 
-/* Classifies the chunk's n pixels with the model into w->ccls (and their confidence into the
- * strip's, at column c0): no data 0, masked 11, the model's class, or 10 where the model
- * rejects the pixel or a feature is missing. Only observed pixels are given to the model. */
-static void model_chunk(worker *w, const sm_window *cw, int64_t c0)
+/* Predicts the batch of m pixels (features of stride p in w->x, chunk indices in w->xi) with
+ * `model` (legend codes `code`) into w->ccls and the strip's confidence. */
+static void predict_batch(worker *w, const sm_model *model, const int *code, size_t m, size_t ncols,
+                          int64_t c0)
 {
-    const sm__scene_model *sm = w->model;
-    size_t n = (size_t)cw->ncols * (size_t)cw->nrows, m = 0, p = (size_t)w->feat.p;
     size_t stride = (size_t)w->win.ncols;
-    for (size_t i = 0; i < n; i++) {
-        size_t y = i / (size_t)cw->ncols, x = i % (size_t)cw->ncols;
-        w->conf[y * stride + (size_t)c0 + x] = NAN;
-        if (!w->valid[i]) {
-            w->ccls[i] = SM__CODE_NODATA;
-        } else if (w->cloud[i]) {
-            w->ccls[i] = SM__CODE_CLOUD;
-        } else {
-            pixel_features(&w->feat, w->refl, i, w->x + m * p);
-            w->xi[m++] = i;
-        }
-    }
-    sm_model_predict_codes(sm->model, w->x, m, w->pcode, w->pconf);
-    int rejected = sm_model_unclassified_code(sm->model), k = sm_model_nclasses(sm->model);
+    sm_model_predict_codes(model, w->x, m, w->pcode, w->pconf);
+    int rejected = sm_model_unclassified_code(model), k = sm_model_nclasses(model);
     for (size_t j = 0; j < m; j++) {
         size_t i = w->xi[j];
         int c = w->pcode[j];
-        uint8_t code = (c >= 1 && c <= k && c != rejected) ? (uint8_t)sm->code[c - 1]
-                                                             : (uint8_t)SM__CODE_UNCLASSIFIED;
-        w->ccls[i] = code;
-        if (code != SM__CODE_UNCLASSIFIED) {
-            size_t y = i / (size_t)cw->ncols, x = i % (size_t)cw->ncols;
-            w->conf[y * stride + (size_t)c0 + x] = w->pconf[j];
+        uint8_t cc = (c >= 1 && c <= k && c != rejected) ? (uint8_t)code[c - 1] : (uint8_t)SM__CODE_UNCLASSIFIED;
+        w->ccls[i] = cc;
+        if (cc != SM__CODE_UNCLASSIFIED)
+            w->conf[(i / ncols) * stride + (size_t)c0 + i % ncols] = w->pconf[j];
+    }
+}
+
+/* Classifies the chunk's n pixels with the model into w->ccls (and their confidence into the
+ * strip's, at column c0): no data 0, masked 11, the model's class, or 10 where the model
+ * rejects the pixel or a feature is missing. Only observed pixels are given to the model. With
+ * partners or drone features, a pixel missing one of them goes to the fallback model (own features;
+ * code 10 when there is none), a batch at a time after the full model's. */
+static void model_chunk(worker *w, const sm_window *cw, int64_t c0)
+{
+    const sm__scene_model *sm = w->model;
+    const chunk_refl *own = &w->io[0].c;
+    size_t n = (size_t)cw->ncols * (size_t)cw->nrows, p = (size_t)w->feat.p, po = (size_t)w->feat.p_own;
+    size_t ncols = (size_t)cw->ncols, stride = (size_t)w->win.ncols;
+    chunk_refl io[1 + SM__MAX_PARTNERS];
+    for (int k = 0; k < w->nio; k++)
+        io[k] = w->io[k].c;
+    for (size_t i = 0; i < n; i++) {
+        w->conf[(i / ncols) * stride + (size_t)c0 + i % ncols] = NAN;
+        w->ccls[i] = !own->valid[i] ? SM__CODE_NODATA : own->cloud[i] ? SM__CODE_CLOUD : SM__CODE_UNCLASSIFIED;
+    }
+    /* pass 0: the full model (every pixel when there are no partners); pass 1: the fallback */
+    int passes = w->feat.p > w->feat.p_own ? 2 : 1;
+    for (int pass = 0; pass < passes; pass++) {
+        const sm_model *model = pass ? sm->fallback : sm->model;
+        size_t m = 0, stride_x = pass ? po : p;
+        for (size_t i = 0; i < n; i++) {
+            if (!own->valid[i] || own->cloud[i])
+                continue;
+            float x[SM__MAX_FEAT];
+            float *dst = passes == 1 ? w->x + m * p : x;
+            pixel_features(&w->feat, io, i, dst);
+            if (passes == 2) {
+                int complete = sm->model != NULL; /* without a full model, all go to the fallback */
+                for (size_t j = po; j < p && complete; j++)
+                    complete = isfinite(x[j]);
+                if (complete == pass) /* full model: complete; fallback: incomplete */
+                    continue;
+                if (pass)
+                    w->fb_pixels += 1.0;
+                if (!model)
+                    continue; /* stays 10 */
+                memcpy(w->x + m * stride_x, x, stride_x * sizeof *x);
+            }
+            w->xi[m++] = i;
+            if (m == PREDICT_BATCH) {
+                predict_batch(w, model, pass ? sm->fb_code : sm->code, m, ncols, c0);
+                m = 0;
+            }
         }
+        if (m && model)
+            predict_batch(w, model, pass ? sm->fb_code : sm->code, m, ncols, c0);
     }
 }
 
@@ -322,16 +631,21 @@ static double cell_uniform(uint64_t seed, uint64_t cell)
 }
 
 /* Adds chunk pixel i (grid cell `cell`) as a sample of class `cls` from feature `group` when it
- * is observed, every feature is finite, and the cell's draw falls in its class's kept share. */
+ * is observed, every own feature is finite, and the cell's draw falls in its class's kept
+ * share. */
 static sm_status collect_pixel(worker *w, size_t i, uint64_t cell, int cls, int64_t group)
 {
-    if (!w->valid[i] || w->cloud[i])
+    const chunk_refl *own = &w->io[0].c;
+    if (!own->valid[i] || own->cloud[i])
         return SM_OK;
     if (w->keep[cls] < 1.0 && !(cell_uniform(w->seed, cell) < w->keep[cls]))
         return SM_OK;
     float x[SM__MAX_FEAT];
-    pixel_features(&w->feat, w->refl, i, x);
-    for (int j = 0; j < w->feat.p; j++)
+    chunk_refl io[1 + SM__MAX_PARTNERS];
+    for (int k = 0; k < w->nio; k++)
+        io[k] = w->io[k].c;
+    pixel_features(&w->feat, io, i, x);
+    for (int j = 0; j < w->feat.p_own; j++)
         if (!isfinite(x[j]))
             return SM_OK;
     return sm_samples_add(w->samples, w->ctx, x, cls, group);
@@ -399,58 +713,74 @@ static sm_status collect_chunk(worker *w, const sm_window *cw)
 /* Reads and classifies the chunk `cw` of the strip (its first column is `c0` in the strip):
  * fills the strip's classes and NBR for those columns (collect mode: gathers the chunk's
  * training samples instead). */
-static sm_status process_chunk(worker *w, const sm_window *cw, int64_t c0)
+/* Reads scene io's bands and mask over chunk `cw`: reflectances, validity, mask. */
+static sm_status read_scene_chunk(worker *w, scene_io *io, const sm_window *cw)
 {
-    const sm__plan *plan = w->plan;
-    const sm_job_scene *js = plan->scenes[w->scene].job;
-    const sm_grid *g = &plan->grid;
+    const sm_job_scene *js = w->plan->scenes[io->scene].job;
+    const sm_grid *g = &w->plan->grid;
     size_t n = (size_t)cw->ncols * (size_t)cw->nrows;
     sm_status st;
-    memset(w->valid, 1, n);
-    memset(w->cloud, 0, n);
+    memset(io->valid, 1, n);
+    memset(io->cloud, 0, n);
     for (int r = 0; r < SM__NROLES; r++) {
-        const sm__band_src *b = &w->bands[r];
+        const sm__band_src *b = &io->bands[r];
         if (!b->raster)
             continue;
         sm_grid rg = sm_raster_grid(b->raster);
         sm_resample rs = (fabs(rg.dx - g->dx) < 1e-9 * g->dx) ? SM_RESAMPLE_NEAREST : SM_RESAMPLE_BILINEAR;
         if ((st = sm_raster_read(b->raster, w->ctx, b->band, g, cw, rs, w->dn)) != SM_OK)
             return st;
-        float *out = w->refl[r];
+        float *out = io->c.refl[r];
         for (size_t i = 0; i < n; i++) {
             double v = w->dn[i];
             if (isnan(v)) {
                 /* The 10 m bands decide validity; a missing coarse band only loses its indices. */
                 if (r <= SM__ROLE_NIR)
-                    w->valid[i] = 0;
+                    io->valid[i] = 0;
                 out[i] = NAN;
             } else {
                 out[i] = (float)((v + b->offset) * b->scale);
             }
         }
     }
-    if (w->mask) {
-        if ((st = sm_raster_read(w->mask, w->ctx, 1, g, cw, SM_RESAMPLE_NEAREST, w->dn)) != SM_OK)
+    if (io->mask) {
+        if ((st = sm_raster_read(io->mask, w->ctx, 1, g, cw, SM_RESAMPLE_NEAREST, w->dn)) != SM_OK)
             return st;
         for (size_t i = 0; i < n; i++) {
             double v = w->dn[i];
             if (v >= 0 && v <= 255 && v == (double)(int)v)
-                w->cloud[i] = w->masked[(int)v];
+                io->cloud[i] = io->masked[(int)v];
             else if (!isnan(v) && mask_has(js, v))
-                w->cloud[i] = 1;
+                io->cloud[i] = 1;
         }
     }
+    return SM_OK;
+}
+
+/* Reads and classifies the chunk `cw` of the strip (its first column is `c0` in the strip):
+ * fills the strip's classes and NBR for those columns (collect mode: gathers the chunk's
+ * training samples instead). */
+static sm_status process_chunk(worker *w, const sm_window *cw, int64_t c0)
+{
+    size_t n = (size_t)cw->ncols * (size_t)cw->nrows;
+    sm_status st;
+    for (int k = 0; k < w->nio; k++)
+        if ((st = read_scene_chunk(w, &w->io[k], cw)) != SM_OK)
+            return st;
+    if (w->ndrones && (st = drone_chunk(w, cw)) != SM_OK)
+        return st;
+    float *const *refl = w->io[0].c.refl;
     sm_pixel_block blk;
     memset(&blk, 0, sizeof blk);
     blk.n = n;
-    blk.blue = w->refl[SM__ROLE_BLUE];
-    blk.green = w->refl[SM__ROLE_GREEN];
-    blk.red = w->refl[SM__ROLE_RED];
-    blk.nir = w->refl[SM__ROLE_NIR];
-    blk.swir1 = w->refl[SM__ROLE_SWIR1];
-    blk.swir2 = w->refl[SM__ROLE_SWIR2];
-    blk.valid = w->valid;
-    blk.cloud = w->cloud;
+    blk.blue = refl[SM__ROLE_BLUE];
+    blk.green = refl[SM__ROLE_GREEN];
+    blk.red = refl[SM__ROLE_RED];
+    blk.nir = refl[SM__ROLE_NIR];
+    blk.swir1 = refl[SM__ROLE_SWIR1];
+    blk.swir2 = refl[SM__ROLE_SWIR2];
+    blk.valid = w->io[0].c.valid;
+    blk.cloud = w->io[0].c.cloud;
     if (w->labels)
         return collect_chunk(w, cw);
     if (w->model) {
@@ -637,11 +967,12 @@ sm_status sm__scene_collect(sm_context *ctx, sm__plan *plan, size_t s, const sm_
     int cls_of[SM__NCODES];
     collect_classes(names, cls_of);
     sm__features feat;
-    sm__features_init(&feat, &plan->scenes[s]);
     if (!workers || !args || !tids || !lab_win) {
         st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
         goto end;
     }
+    if ((st = sm__features_init(&feat, ctx, plan, s)) != SM_OK)
+        goto end;
     if (lab->geoms)
         for (size_t f = 0; f < lab->n; f++) {
             double x0, y0, x1, y1;
@@ -797,7 +1128,8 @@ sm_status sm__scene_pass_model(sm_context *ctx, sm__plan *plan, size_t s, const 
         co.type = SM_PIXEL_FLOAT32;
         co.nodata = NAN;
         co.has_nodata = 1;
-        co.description = sm_model_method(model->model) == SM_METHOD_RF
+        const struct sm_model *any = model->model ? model->model : model->fallback;
+        co.description = sm_model_method(any) == SM_METHOD_RF
                              ? "classifier confidence: share of the trees voting for the class"
                              : "classifier confidence: posterior probability of the class";
         co.unit = "share";
@@ -866,9 +1198,11 @@ sm_status sm__scene_pass_model(sm_context *ctx, sm__plan *plan, size_t s, const 
     for (int t = 0; t < nthreads; t++) {
         plan->cells_read += workers[t].cells;
         observed += workers[t].observed;
-        if (model)
+        if (model) {
             for (int c = 0; c < SM__NCODES; c++)
                 model->pixels[c] += workers[t].pixels[c];
+            model->fb_pixels += workers[t].fb_pixels;
+        }
     }
     if (observed == 0)
         sm_warn(ctx, "scene %s: every pixel is nodata or masked; its land cover is empty and no "

@@ -123,6 +123,84 @@ static sm_status write_counts_only(sm_context *ctx, const char *path, const doub
     return sm_csv_writer_close(w);
 }
 
+/* The samples of `in` restricted to its first p columns (own == 1) or to the rows whose every
+ * feature is finite (own == 0), as a new set with the same classes. */
+static sm_status sub_samples(sm_samples **out, sm_context *ctx, const sm_samples *in, int p, int own)
+{
+    sm_status st = sm_samples_create(out, ctx, own ? p : in->p, (const char *const *)in->feature_names,
+                                     in->k, (const char *const *)in->class_names);
+    for (size_t i = 0; i < in->n && st == SM_OK; i++) {
+        const float *x = in->x + i * (size_t)in->p;
+        int complete = 1;
+        for (int j = 0; j < in->p && complete && !own; j++)
+            complete = isfinite(x[j]);
+        if (complete)
+            st = sm_samples_add(*out, ctx, x, in->y[i], in->group[i]);
+    }
+    if (st != SM_OK) {
+        sm_samples_destroy(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+/* What a pixel needs beyond its own scene: "an observation in every partner scene (2023a,
+ * 2024a)", "drone features (a flight covering at least half of the cell)", or both. */
+static void stack_what(char *buf, size_t n, const sm__plan *plan, const sm__features *f)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    if (f->npart) {
+        len += (size_t)snprintf(buf, n, "an observation in every partner scene (");
+        for (int q = 0; q < f->npart && len < n; q++)
+            len += (size_t)snprintf(buf + len, n - len, "%s%s", q ? ", " : "", plan->scenes[f->part[q].scene].job->id);
+        if (len < n)
+            len += (size_t)snprintf(buf + len, n - len, ")%s", f->drone ? " and " : "");
+    }
+    if (f->drone && len < n)
+        snprintf(buf + len, n - len, "drone features (a flight covering at least half of the cell)");
+}
+
+/* Trains the job's classifier on `train` (capped per class first; every class must have
+ * min_samples). */
+static sm_status train_model(sm_model **out, sm_context *ctx, const sm__plan *plan, sm_samples *train,
+                             const char *source)
+{
+    const sm_job *job = plan->job;
+    const sm_job_classifier *jc = &job->cls;
+    sm_samples_cap(train, (size_t)jc->max_per_class, jc->seed);
+    sm_status st = sm_samples_require(train, ctx, (size_t)jc->min_samples, source, "([classifier] min_samples)");
+    if (st != SM_OK)
+        return st;
+    sm_model_options mo = SM_MODEL_OPTIONS_INIT;
+    mo.method = strcmp(job->classifier, "rf") == 0 ? SM_METHOD_RF : SM_METHOD_MAXLIK;
+    mo.rf.ntrees = jc->trees;
+    mo.rf.mtry = jc->mtry;
+    mo.rf.min_leaf = jc->min_leaf;
+    mo.rf.max_depth = jc->max_depth;
+    mo.rf.seed = jc->seed;
+    mo.rf.threads = plan->threads;
+    mo.maxlik.reject_level = jc->reject;
+    if ((st = sm_model_train(out, ctx, train, &mo)) != SM_OK)
+        return sm_error(ctx, st, "%s: %s", source, sm_context_message(ctx));
+    return SM_OK;
+}
+
+/* Map codes of samples predicted by `m` (legend codes `code`) into mcode. */
+static sm_status predict_legend(sm_context *ctx, const sm_model *m, const int *code, const float *x, size_t n,
+                                int *mcode)
+{
+    uint8_t *pc = malloc(n ? n : 1);
+    if (!pc)
+        return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+    sm_model_predict_codes(m, x, n, pc, NULL);
+    int k = sm_model_nclasses(m), rejected = sm_model_unclassified_code(m);
+    for (size_t i = 0; i < n; i++)
+        mcode[i] = (pc[i] >= 1 && pc[i] <= k && pc[i] != rejected) ? code[pc[i] - 1] : SM__CODE_UNCLASSIFIED;
+    free(pc);
+    return SM_OK;
+}
+
 sm_status sm__scene_landcover(sm_context *ctx, sm__plan *plan, size_t s, const char *stage,
                               const int *inv_code)
 {
@@ -137,10 +215,12 @@ sm_status sm__scene_landcover(sm_context *ctx, sm__plan *plan, size_t s, const c
     sm__ref_layer ref;
     memset(&ref, 0, sizeof ref);
     int *ref_codes = NULL;
-    sm_samples *all = NULL, *train = NULL, *test = NULL;
-    sm_model *model = NULL;
+    sm_samples *all = NULL, *train = NULL, *test = NULL, *own_train = NULL, *full_train = NULL;
+    sm_model *model = NULL, *fallback = NULL;
+    float *xfull = NULL, *xfb = NULL;
+    int *mcode = NULL, *fbcode = NULL;
+    uint8_t *isfb = NULL;
     sm_area_result *acc = NULL;
-    uint8_t *pcode = NULL;
     if (!lc_path || !conf_path || !acc_path) {
         st = SM_ERR_NOMEM;
         goto end;
@@ -200,9 +280,10 @@ sm_status sm__scene_landcover(sm_context *ctx, sm__plan *plan, size_t s, const c
     all = NULL;
     sm__scene_model sm;
     memset(&sm, 0, sizeof sm);
+    sm__features f;
+    if ((st = sm__features_init(&f, ctx, plan, s)) != SM_OK)
+        goto end;
     if (jc->model) {
-        sm__features f;
-        sm__features_init(&f, &plan->scenes[s]);
         sm_model_expect ex = {f.p, f.names, 0, NULL};
         if ((st = sm_model_load(&model, ctx, jc->model, &ex)) != SM_OK)
             goto end;
@@ -217,45 +298,89 @@ sm_status sm__scene_landcover(sm_context *ctx, sm__plan *plan, size_t s, const c
         }
         if ((st = sm_samples_split_groups(train, ctx, jc->test_share, jc->seed, &test)) != SM_OK)
             goto end;
-        sm_samples_cap(train, (size_t)jc->max_per_class, jc->seed);
-        if ((st = sm_samples_require(train, ctx, (size_t)jc->min_samples, source,
-                                     "([classifier] min_samples)")) != SM_OK)
-            goto end;
-        sm_model_options mo = SM_MODEL_OPTIONS_INIT;
-        mo.method = strcmp(job->classifier, "rf") == 0 ? SM_METHOD_RF : SM_METHOD_MAXLIK;
-        mo.rf.ntrees = jc->trees;
-        mo.rf.mtry = jc->mtry;
-        mo.rf.min_leaf = jc->min_leaf;
-        mo.rf.max_depth = jc->max_depth;
-        mo.rf.seed = jc->seed;
-        mo.rf.threads = plan->threads;
-        mo.maxlik.reject_level = jc->reject;
-        if ((st = sm_model_train(&model, ctx, train, &mo)) != SM_OK) {
-            st = sm_error(ctx, st, "%s: %s", source, sm_context_message(ctx));
+        if (f.p > f.p_own) {
+            /* features = stack or drone = yes: a model of the scene's own features for the
+             * pixels a partner does not observe or no flight covers, and the full model on the
+             * samples that have every feature */
+            if ((st = sub_samples(&own_train, ctx, train, f.p_own, 1)) != SM_OK ||
+                (st = train_model(&fallback, ctx, plan, own_train, source)) != SM_OK ||
+                (st = sub_samples(&full_train, ctx, train, f.p, 0)) != SM_OK)
+                goto end;
+            char fsrc[1800], what[512];
+            stack_what(what, sizeof what, plan, &f);
+            snprintf(fsrc, sizeof fsrc, "%s, pixels with %s", source, what);
+            st = train_model(&model, ctx, plan, full_train, fsrc);
+            if (st == SM_ERR_INPUT) {
+                sm_warn(ctx, "scene %s: %s: %s; the scene is classified by its own features", id,
+                        f.npart ? "features = stack" : "drone = yes", sm_context_message(ctx));
+                sm_context_clear(ctx);
+                st = SM_OK;
+            } else if (st != SM_OK) {
+                goto end;
+            }
+        } else if ((st = train_model(&model, ctx, plan, train, source)) != SM_OK) {
             goto end;
         }
     }
-    if ((st = model_codes(ctx, model, jc->model ? jc->model : source, sm.code)) != SM_OK)
+    if (model && (st = model_codes(ctx, model, jc->model ? jc->model : source, sm.code)) != SM_OK)
+        goto end;
+    if (fallback && (st = model_codes(ctx, fallback, source, sm.fb_code)) != SM_OK)
         goto end;
     sm.model = model;
+    sm.fallback = fallback;
     sm.conf_path = conf_path;
     if ((st = sm__scene_pass_model(ctx, plan, s, lc_path, &sm)) != SM_OK)
         goto end;
-    /* Held-out pixels: the map's class (the model's prediction of the same features) against
-     * the label. */
+    /* (without the full model the scene's own features did it all, as the warning above says) */
+    if (f.p > f.p_own && sm.fb_pixels > 0 && (model || !fallback)) {
+        double obs = 0;
+        for (int c = 1; c <= SM__CODE_UNCLASSIFIED; c++)
+            obs += sm.pixels[c];
+        char what[512];
+        stack_what(what, sizeof what, plan, &f);
+        if (fallback)
+            sm_warn(ctx, "scene %s: %.0f of its %.0f observed pixels (%.2f %%) lack %s and were classified "
+                         "by a model of the scene's own features",
+                    id, sm.fb_pixels, obs, obs > 0 ? 100.0 * sm.fb_pixels / obs : 0.0, what);
+        else
+            sm_warn(ctx, "scene %s: %.0f of its %.0f observed pixels (%.2f %%) lack %s, which the model %s "
+                         "needs, so they are unclassified (10)",
+                    id, sm.fb_pixels, obs, obs > 0 ? 100.0 * sm.fb_pixels / obs : 0.0, what, jc->model);
+    }
+    /* Held-out pixels: the map's class (the prediction of the model the map used for the pixel)
+     * against the label. */
     double counts[SM__NCODES * SM__NCODES] = {0};
-    int k = sm_model_nclasses(model), rejected = sm_model_unclassified_code(model);
-    pcode = malloc(test->n ? test->n : 1);
-    if (!pcode) {
+    size_t p = (size_t)test->p, po = (size_t)f.p_own, nfull = 0, nfb = 0;
+    xfull = malloc((test->n ? test->n : 1) * p * sizeof *xfull);
+    xfb = malloc((test->n ? test->n : 1) * po * sizeof *xfb);
+    mcode = malloc((test->n ? test->n : 1) * sizeof *mcode);
+    fbcode = malloc((test->n ? test->n : 1) * sizeof *fbcode);
+    isfb = malloc(test->n ? test->n : 1);
+    if (!xfull || !xfb || !mcode || !fbcode || !isfb) {
         st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
         goto end;
     }
-    sm_model_predict_codes(model, test->x, test->n, pcode, NULL);
     for (size_t i = 0; i < test->n; i++) {
-        int c = pcode[i];
-        int mcode = (c >= 1 && c <= k && c != rejected) ? sm.code[c - 1] : SM__CODE_UNCLASSIFIED;
+        const float *x = test->x + i * p;
+        int complete = model != NULL;
+        for (size_t j = po; j < p && complete; j++)
+            complete = isfinite(x[j]);
+        isfb[i] = (uint8_t)!complete;
+        if (complete)
+            memcpy(xfull + nfull++ * p, x, p * sizeof *x);
+        else
+            memcpy(xfb + nfb++ * po, x, po * sizeof *x);
+    }
+    if (model && (st = predict_legend(ctx, model, sm.code, xfull, nfull, mcode)) != SM_OK)
+        goto end;
+    for (size_t i = 0; i < nfb; i++)
+        fbcode[i] = SM__CODE_UNCLASSIFIED;
+    if (fallback && (st = predict_legend(ctx, fallback, sm.fb_code, xfb, nfb, fbcode)) != SM_OK)
+        goto end;
+    for (size_t i = 0, a = 0, b = 0; i < test->n; i++) {
+        int m = isfb[i] ? fbcode[b++] : mcode[a++];
         int rcode = sm_legend_parse(test->class_names[test->y[i]]);
-        counts[mcode * SM__NCODES + rcode]++;
+        counts[m * SM__NCODES + rcode]++;
     }
     double pixels[SM__NCODES];
     memcpy(pixels, sm.pixels, sizeof pixels);
@@ -273,9 +398,16 @@ sm_status sm__scene_landcover(sm_context *ctx, sm__plan *plan, size_t s, const c
         st = sm_area_result_write(acc, ctx, acc_path);
     }
 end:
-    free(pcode);
+    free(xfull);
+    free(xfb);
+    free(mcode);
+    free(fbcode);
+    free(isfb);
     sm_area_result_destroy(acc);
     sm_model_destroy(model);
+    sm_model_destroy(fallback);
+    sm_samples_destroy(own_train);
+    sm_samples_destroy(full_train);
     sm_samples_destroy(all);
     sm_samples_destroy(train);
     sm_samples_destroy(test);
