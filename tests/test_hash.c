@@ -131,6 +131,45 @@ static void test_file(void **state)
     sm_context_destroy(ctx);
 }
 
+/* Files are hashed by libcrypto: against this file's own FIPS 180-4 code on sizes around the
+ * 1 MiB read buffer and the 64-byte block, and the empty file against its known digest. */
+static void test_file_sizes(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = {0, 1, 63, 64, 65, 1048575, 1048576, 1048577, 3 * 1048576 + 17};
+    size_t max = 3 * 1048576 + 17;
+    uint8_t *data = malloc(max);
+    assert_non_null(data);
+    uint64_t x = 88172645463325252ULL;
+    for (size_t i = 0; i < max; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        data[i] = (uint8_t)(x >> 24);
+    }
+    sm_context *ctx = sm_context_create();
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        char path[] = "/tmp/sm_test_hash_XXXXXX";
+        int fd = mkstemp(path);
+        assert_true(fd >= 0);
+        FILE *f = fdopen(fd, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(data, 1, sizes[k], f), sizes[k]);
+        fclose(f);
+        uint8_t d[32];
+        char want[65], got[65];
+        sm_sha256(data, sizes[k], d);
+        sm_hex(d, 32, want);
+        assert_int_equal(sm_sha256_file(ctx, path, got), SM_OK);
+        assert_string_equal(got, want);
+        if (sizes[k] == 0)
+            assert_string_equal(got, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        unlink(path);
+    }
+    sm_context_destroy(ctx);
+    free(data);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -138,6 +177,7 @@ int main(void)
         cmocka_unit_test(test_448_bits),
         cmocka_unit_test(test_million_a),
         cmocka_unit_test(test_boundaries),
+        cmocka_unit_test(test_file_sizes),
         cmocka_unit_test(test_streaming_equals_one_shot),
         cmocka_unit_test(test_file),
     };

@@ -299,8 +299,10 @@ static void chart_from_summary(FILE *f, const sm_table *t, const char *group, co
     free(vals);
 }
 
-/* Land-cover area per season from the GeoTIFFs' exact histograms: one row per class and scene. */
-static sm_status chart_landcover(sm_context *ctx, FILE *f, const sm_job *job, const char *dir)
+/* Land-cover area per season: the pixels of each legend code that the run counted while it
+ * wrote each land cover (run.json scenes[s].landcover_pixels) times the grid's cell area; one
+ * row per class and scene. */
+static sm_status chart_landcover(sm_context *ctx, FILE *f, const sm_job *job, const jdoc *d)
 {
     size_t ns = job->nscenes, nrow = 0;
     double *ha = calloc(ns * 256, sizeof *ha);
@@ -314,43 +316,20 @@ static sm_status chart_landcover(sm_context *ctx, FILE *f, const sm_job *job, co
         st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
         goto end;
     }
-    for (size_t s = 0; s < ns; s++) {
-        char *p = sm__asprintf(ctx, "%s/landcover_%s.tif", dir, job->scenes[s].id);
-        if (!p) {
-            st = SM_ERR_NOMEM;
-            goto end;
+    const char *dx = jget(d, "grid.dx"), *dy = jget(d, "grid.dy");
+    double cell_ha = dx && dy ? fabs(strtod(dx, NULL) * strtod(dy, NULL)) / 10000.0 : NAN;
+    for (size_t s = 0; s < ns; s++)
+        for (int c = 1; c < 256; c++) {
+            char key[96];
+            snprintf(key, sizeof key, "scenes[%zu].landcover_pixels[%d]", s, c);
+            const char *v = jget(d, key);
+            if (!v)
+                break;
+            ha[s * 256 + (size_t)c] = strtod(v, NULL) * cell_ha;
         }
-        /* counted here, strip by strip: GDAL's own histogram would be saved into the
-         * GeoTIFF's .aux.xml, changing a delivered file */
-        GDALDatasetH ds = GDALOpenEx(p, GDAL_OF_RASTER | GDAL_OF_READONLY, NULL, NULL, NULL);
-        double gt[6];
-        double hist[256] = {0};
-        unsigned char *row = NULL;
-        int ok = ds && GDALGetGeoTransform(ds, gt) == CE_None;
-        if (ok) {
-            int nx = GDALGetRasterXSize(ds), ny = GDALGetRasterYSize(ds);
-            GDALRasterBandH b = GDALGetRasterBand(ds, 1);
-            row = malloc((size_t)nx * 64);
-            ok = row != NULL;
-            for (int y = 0; ok && y < ny; y += 64) {
-                int h = ny - y < 64 ? ny - y : 64;
-                ok = GDALRasterIO(b, GF_Read, 0, y, nx, h, row, nx, h, GDT_Byte, 0, 0) == CE_None;
-                for (size_t i = 0; ok && i < (size_t)nx * (size_t)h; i++)
-                    hist[row[i]]++;
-            }
-        }
-        free(row);
-        if (!ok) {
-            st = sm_error(ctx, SM_ERR_IO, "%s: cannot read the land cover for the report", p);
-            if (ds)
-                GDALClose(ds);
-            free(p);
-            goto end;
-        }
-        GDALClose(ds);
-        free(p);
-        for (int c = 1; c < 256; c++)
-            ha[s * 256 + (size_t)c] = hist[c] * fabs(gt[1] * gt[5]) / 10000.0;
+    if (!(cell_ha > 0)) {
+        st = sm_error(ctx, SM_ERR_INTERNAL, "report: run.json has no grid cell size");
+        goto end;
     }
     for (int c = 1; c < 256; c++) {
         int any = 0;
@@ -638,7 +617,7 @@ sm_status sm_report_write(sm_context *ctx, const sm_job *job, const char *dir, c
     chart_from_summary(f, sum, "species_group", col, title, "m³");
     snprintf(title, sizeof title, "各龄组蓄积 Growing stock by age group, %s", end_id);
     chart_from_summary(f, sum, "age_group", col, title, "m³");
-    if ((st = chart_landcover(ctx, f, job, dir)) != SM_OK)
+    if ((st = chart_landcover(ctx, f, job, &d)) != SM_OK)
         goto end;
 
     fputs("<h2>地图 Maps</h2>\n", f);

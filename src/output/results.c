@@ -32,7 +32,7 @@ void sm_results_destroy(sm_results *r)
     if (!r)
         return;
     if (r->text)
-        for (size_t i = 0; i < r->nrows * r->nfields; i++)
+        for (size_t i = 0; i < r->nrows * r->cap_fields; i++)
             free(r->text[i]);
     free(r->text);
     free(r->num);
@@ -48,28 +48,37 @@ sm_status sm_results_add(sm_results *r, sm_context *ctx, const char *name, sm_re
     if (sm_results_find(r, name) >= 0)
         return sm_error(ctx, SM_ERR_INTERNAL, "result field '%s' added twice", name);
     size_t nf = r->nfields + 1;
-    sm_result_field *f = realloc(r->fields, nf * sizeof *f);
-    if (!f)
-        return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
-    r->fields = f;
-    double *num = malloc((r->nrows ? r->nrows : 1) * nf * sizeof *num);
-    char **text = calloc((r->nrows ? r->nrows : 1) * nf, sizeof *text);
-    if (!num || !text) {
-        free(num);
-        free(text);
-        return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
-    }
-    for (size_t i = 0; i < r->nrows; i++) {
-        for (size_t k = 0; k < r->nfields; k++) {
-            num[i * nf + k] = r->num[i * r->nfields + k];
-            text[i * nf + k] = r->text[i * r->nfields + k];
+    if (nf > r->cap_fields) {
+        /* rows are stored with room for cap fields, grown by doubling: adding a field copies
+         * the table only when the room runs out */
+        size_t cap = r->cap_fields ? 2 * r->cap_fields : 32;
+        sm_result_field *f = realloc(r->fields, cap * sizeof *f);
+        if (!f)
+            return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+        r->fields = f;
+        size_t rows = r->nrows ? r->nrows : 1, cells;
+        if (sm_mul_size(rows, cap, &cells))
+            return sm_error(ctx, SM_ERR_NOMEM, "result table too large");
+        double *num = malloc(cells * sizeof *num);
+        char **text = calloc(cells, sizeof *text);
+        if (!num || !text) {
+            free(num);
+            free(text);
+            return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
         }
-        num[i * nf + r->nfields] = NAN;
+        for (size_t i = 0; i < r->nrows; i++)
+            for (size_t k = 0; k < r->nfields; k++) {
+                num[i * cap + k] = r->num[i * r->cap_fields + k];
+                text[i * cap + k] = r->text[i * r->cap_fields + k];
+            }
+        free(r->num);
+        free(r->text);
+        r->num = num;
+        r->text = text;
+        r->cap_fields = cap;
     }
-    free(r->num);
-    free(r->text);
-    r->num = num;
-    r->text = text;
+    for (size_t i = 0; i < r->nrows; i++)
+        r->num[i * r->cap_fields + r->nfields] = NAN;
     sm_result_field *nfd = &r->fields[r->nfields];
     memset(nfd, 0, sizeof *nfd);
     snprintf(nfd->name, sizeof nfd->name, "%s", name);
@@ -81,11 +90,11 @@ sm_status sm_results_add(sm_results *r, sm_context *ctx, const char *name, sm_re
     return SM_OK;
 }
 
-void sm_results_set(sm_results *r, size_t row, size_t col, double v) { r->num[row * r->nfields + col] = v; }
+void sm_results_set(sm_results *r, size_t row, size_t col, double v) { r->num[row * r->cap_fields + col] = v; }
 
 sm_status sm_results_set_text(sm_results *r, sm_context *ctx, size_t row, size_t col, const char *text)
 {
-    char **slot = &r->text[row * r->nfields + col];
+    char **slot = &r->text[row * r->cap_fields + col];
     free(*slot);
     *slot = NULL;
     if (text) {
@@ -96,7 +105,7 @@ sm_status sm_results_set_text(sm_results *r, sm_context *ctx, size_t row, size_t
     return SM_OK;
 }
 
-double sm_results_get(const sm_results *r, size_t row, size_t col) { return r->num[row * r->nfields + col]; }
+double sm_results_get(const sm_results *r, size_t row, size_t col) { return r->num[row * r->cap_fields + col]; }
 
 long sm_results_find(const sm_results *r, const char *name)
 {
@@ -242,13 +251,13 @@ sm_status sm_results_write_layer_subset(const sm_results *r, sm_context *ctx, co
         for (size_t k = 0; k < r->nfields; k++) {
             int fi = nsrc + (int)k;
             if (r->fields[k].type == SM_RESULT_TEXT) {
-                const char *t = r->text[i * r->nfields + k];
+                const char *t = r->text[i * r->cap_fields + k];
                 if (t)
                     OGR_F_SetFieldString(df, fi, t);
                 else
                     OGR_F_SetFieldNull(df, fi);
             } else {
-                double v = r->num[i * r->nfields + k];
+                double v = r->num[i * r->cap_fields + k];
                 if (isnan(v))
                     OGR_F_SetFieldNull(df, fi);
                 else if (r->fields[k].type == SM_RESULT_INT)
@@ -317,9 +326,9 @@ static sm_status write_csv(const sm_results *r, sm_context *ctx, const sm_parcel
                 goto end;
         for (size_t k = 0; k < r->nfields; k++) {
             if (r->fields[k].type == SM_RESULT_TEXT)
-                st = sm_csv_writer_text(w, r->text[i * r->nfields + k]);
+                st = sm_csv_writer_text(w, r->text[i * r->cap_fields + k]);
             else
-                st = sm_csv_writer_double(w, r->num[i * r->nfields + k]);
+                st = sm_csv_writer_double(w, r->num[i * r->cap_fields + k]);
             if (st != SM_OK)
                 goto end;
         }

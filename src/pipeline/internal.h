@@ -79,6 +79,7 @@ typedef struct sm__plan {
     sm__scene *scenes;
     size_t nscenes;
     sm__scene_acc *acc;     /* nparcels * nscenes */
+    double (*lc_pixels)[SM__NCODES]; /* nscenes: pixels of each legend code in the land cover */
     sm__drone_acc *dacc;    /* nparcels * ndrones */
     int threads;
     double t_start;

@@ -135,6 +135,7 @@ static void free_state(run_state *rs)
     free(plan->scenes);
     free(plan->acc);
     free(plan->dacc);
+    free(plan->lc_pixels);
     free(plan->parcel_area_grid);
     free(plan->grid_wkt);
     sm_parcel_geoms_destroy(plan->geoms);
@@ -540,7 +541,8 @@ static sm_status plan_job(sm_context *ctx, const sm_job *job, run_state *rs)
         return st;
     plan->acc = calloc(plan->nparcels * job->nscenes, sizeof *plan->acc);
     plan->dacc = calloc(plan->nparcels * (job->ndrones ? job->ndrones : 1), sizeof *plan->dacc);
-    if (!plan->acc || !plan->dacc)
+    plan->lc_pixels = calloc(job->nscenes ? job->nscenes : 1, sizeof *plan->lc_pixels);
+    if (!plan->acc || !plan->dacc || !plan->lc_pixels)
         return sm_error(ctx, SM_ERR_NOMEM, "out of memory for %zu parcels", plan->nparcels);
     return SM_OK;
 }
@@ -2113,8 +2115,11 @@ static sm_status write_run_json(sm_context *ctx, run_state *rs, const char *path
         json_str(f, sc->job->id);
         fprintf(f, ", \"date\": \"%s\", \"reflectance_scaling\": ", sc->job->date);
         json_str(f, sc->bands[SM__ROLE_RED].scaling_source);
-        fprintf(f, ", \"scale\": %.17g, \"offset\": %.17g}%s\n", sc->bands[SM__ROLE_RED].scale,
-                sc->bands[SM__ROLE_RED].offset, s + 1 < plan->nscenes ? "," : "");
+        fprintf(f, ", \"scale\": %.17g, \"offset\": %.17g, \"landcover_pixels\": [", sc->bands[SM__ROLE_RED].scale,
+                sc->bands[SM__ROLE_RED].offset);
+        for (int c = 0; c < SM__NCODES; c++)
+            fprintf(f, "%s%.0f", c ? ", " : "", plan->lc_pixels ? plan->lc_pixels[s][c] : 0.0);
+        fprintf(f, "]}%s\n", s + 1 < plan->nscenes ? "," : "");
     }
     size_t stands = 0;
     for (size_t i = 0; i < plan->nparcels; i++)

@@ -1198,6 +1198,9 @@ sm_status sm__scene_pass_model(sm_context *ctx, sm__plan *plan, size_t s, const 
     for (int t = 0; t < nthreads; t++) {
         plan->cells_read += workers[t].cells;
         observed += workers[t].observed;
+        if (plan->lc_pixels)
+            for (int c = 0; c < SM__NCODES; c++)
+                plan->lc_pixels[s][c] += workers[t].pixels[c];
         if (model) {
             for (int c = 0; c < SM__NCODES; c++)
                 model->pixels[c] += workers[t].pixels[c];
