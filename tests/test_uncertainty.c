@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "sinkmap/uncertainty.h"
+#include "unc_util.h"
 
 static void near(double got, double want, double tol, const char *what)
 {
@@ -38,22 +39,6 @@ static void message_has(sm_context *ctx, const char *part)
 
 static double half(const sm_interval *iv) { return (iv->hi95 - iv->lo95) / 2; }
 
-static sm_species_group group(const char *key, double svd, double u_svd, double bef, double u_bef,
-                              double r, double u_r, double cf, double u_cf)
-{
-    sm_species_group g;
-    memset(&g, 0, sizeof g);
-    g.key = key;
-    g.svd = svd;
-    g.svd_u95 = u_svd;
-    g.bef = bef;
-    g.bef_u95 = u_bef;
-    g.r = r;
-    g.r_u95 = u_r;
-    g.cf = cf;
-    g.cf_u95 = u_cf;
-    return g;
-}
 
 static sm_unc_parcel parcel(size_t g, size_t unit, double v1, double v2, double area, double vu)
 {

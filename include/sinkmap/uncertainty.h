@@ -118,9 +118,11 @@ sm_status sm_uncertainty_approach1(sm_unc_result **out, sm_context *ctx,
  * Percentiles: Hyndman & Fan type 7 (numpy.percentile's default, R's quantile default): with the
  * n draws sorted x_0 ≤ … ≤ x_(n−1) and h = (n − 1)·p, q_p = x_⌊h⌋ + (h − ⌊h⌋)(x_(⌊h⌋+1) − x_⌊h⌋);
  * lo95 = q_0.025, hi95 = q_0.975 (h computed exactly: (n − 1)/40 and 39(n − 1)/40).
- * Memory: O(groups·draws + units·draws) plus O(draws) per thread, never O(parcels·draws): a
- * parcel's stocks and sink are fixed multiples of one variable (F_g, or (1 + e_i)·F_g), whose
- * percentiles are found once per group or per parcel; units accumulate per draw.
+ * Memory: O(groups·draws + units·draws) plus O(draws) per thread and at most 16 MiB (or one
+ * parcel's draws) for the parcels with a volume U, never O(parcels·draws): a parcel's stocks and
+ * sink are fixed multiples of one variable (F_g, or (1 + e_i)·F_g), whose percentiles are found
+ * once per group or per parcel; units accumulate per draw. Each (parcel, draw) multiplier is
+ * drawn once.
  * Progress (the context's callback) is reported between phases; a cancel returns
  * SM_ERR_CANCELLED.
  * On success *out is a new result; the caller frees it with sm_unc_result_destroy().
@@ -132,6 +134,45 @@ sm_status sm_uncertainty_approach1(sm_unc_result **out, sm_context *ctx,
 sm_status sm_uncertainty_mc(sm_unc_result **out, sm_context *ctx, const sm_species_group *groups,
                             size_t ngroups, const sm_unc_parcel *parcels, size_t nparcels,
                             const sm_unc_options *opt);
+
+/* ---- Several groupings in one pass -----------------------------------------------------------
+ * A grouping assigns the same parcels to its own aggregation units (by village, species group,
+ * age group, ...). sm_uncertainty_approach1_grouped and sm_uncertainty_mc_grouped compute the
+ * parcels' own units (sm_unc_parcel.unit) and any number of groupings at once, sharing the
+ * factor draws, the volume draws and the per-parcel work between them.
+ *
+ * *out, when out is not NULL, is exactly the result of sm_uncertainty_approach1 /
+ * sm_uncertainty_mc on the same arguments. grouped[k] (k < ngroupings) is a new result with the
+ * units and the total, bit for bit, that sm_uncertainty_approach1 / sm_uncertainty_mc give when
+ * every parcels[i].unit is replaced by groupings[k].unit[i] and opt->units by
+ * groupings[k].units; its nparcels is 0 and it has no parcel figures (they do not depend on the
+ * units: see *out). The Monte Carlo's draws are those of sm_uncertainty_mc, so every figure is
+ * the same for any thread count and any set of groupings computed alongside.
+ * out may be NULL: then the parcels' own units and figures are not computed (and
+ * sm_unc_parcel.unit and opt->units are not checked), which saves the Monte Carlo's per-parcel
+ * percentiles.
+ * Memory: as sm_uncertainty_mc with units = the sum of every grouping's units (and the parcels'
+ * own, when out is not NULL).
+ * Errors: those of sm_uncertainty_approach1 / sm_uncertainty_mc, and SM_ERR_INPUT for a
+ * grouping with 0 units, without a unit array (while there are parcels), or giving a parcel a
+ * unit out of range; grouped NULL while ngroupings > 0. On any error *out and every grouped[k]
+ * are NULL. The caller frees each result with sm_unc_result_destroy(). */
+typedef struct sm_unc_grouping {
+    size_t units;       /* number of units (≥ 1) */
+    const size_t *unit; /* [nparcels]: parcel i's unit in this grouping, < units */
+} sm_unc_grouping;
+
+sm_status sm_uncertainty_approach1_grouped(sm_unc_result **out, sm_unc_result **grouped,
+                                           sm_context *ctx, const sm_species_group *groups,
+                                           size_t ngroups, const sm_unc_parcel *parcels,
+                                           size_t nparcels, const sm_unc_grouping *groupings,
+                                           size_t ngroupings, const sm_unc_options *opt);
+
+sm_status sm_uncertainty_mc_grouped(sm_unc_result **out, sm_unc_result **grouped,
+                                    sm_context *ctx, const sm_species_group *groups,
+                                    size_t ngroups, const sm_unc_parcel *parcels, size_t nparcels,
+                                    const sm_unc_grouping *groupings, size_t ngroupings,
+                                    const sm_unc_options *opt);
 
 /* Frees a result; NULL is a no-op. */
 void sm_unc_result_destroy(sm_unc_result *result);

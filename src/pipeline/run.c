@@ -1362,54 +1362,90 @@ typedef struct group_sum {
     sm_unc_figures a1, mc; /* 95 % intervals of the group's stands (Approach 1, Monte Carlo) */
 } group_sum;
 
-/* The intervals of every group of one grouping: the stands' uncertainty model rerun with the
- * grouping's groups as its units (groups g0 .. g1 − 1; pg = each parcel's group). */
-static sm_status group_intervals(sm_context *ctx, run_state *rs, group_sum *gs, size_t g0, size_t g1,
+/* The groupings of summary.csv as units of the stands' uncertainty model: grouping k holds the
+ * groups g0[k] .. g1[k] − 1 of the summary, and unit[k][row] is the group (less g0[k]) of the
+ * stand in that row of the uncertainty results. */
+typedef struct group_units {
+    size_t n;
+    size_t g0[8], g1[8];
+    size_t *unit[8];
+} group_units;
+
+/* Adds the grouping of groups g0 .. g1 − 1 (pg = each parcel's group). */
+static sm_status group_units_add(sm_context *ctx, run_state *rs, group_units *gu, size_t g0, size_t g1,
                                  const size_t *pg)
 {
     if (!rs->unc_up || g1 <= g0)
         return SM_OK;
-    sm_status st = SM_OK;
-    sm_unc_result *a1 = NULL, *mc = NULL;
-    sm_unc_parcel *up = malloc(rs->unc_n * sizeof *up);
-    if (!up)
+    if (gu->n == sizeof gu->unit / sizeof gu->unit[0])
+        return sm_error(ctx, SM_ERR_INTERNAL, "summary: too many groupings");
+    size_t *unit = malloc((rs->unc_n ? rs->unc_n : 1) * sizeof *unit);
+    if (!unit)
         return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
-    memcpy(up, rs->unc_up, rs->unc_n * sizeof *up);
     for (size_t i = 0; i < rs->plan.nparcels; i++) {
         size_t k = rs->unc_index[i];
         if (k == SIZE_MAX)
             continue;
         if (pg[i] < g0 || pg[i] >= g1) {
-            st = sm_error(ctx, SM_ERR_INTERNAL, "summary: a stand without a group");
-            goto end;
+            free(unit);
+            return sm_error(ctx, SM_ERR_INTERNAL, "summary: a stand without a group");
         }
-        up[k].unit = pg[i] - g0;
+        unit[k] = pg[i] - g0;
     }
-    sm_unc_options o = rs->unc_opt;
-    o.units = g1 - g0;
-    if ((st = sm_uncertainty_approach1(&a1, ctx, rs->unc_groups, rs->unc_ng, up, rs->unc_n, &o)) != SM_OK)
-        goto end;
-    if (rs->unc2 && (st = sm_uncertainty_mc(&mc, ctx, rs->unc_groups, rs->unc_ng, up, rs->unc_n, &o)) != SM_OK)
-        goto end;
-    size_t *count = calloc(g1 - g0, sizeof *count);
-    if (!count) {
-        st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
-        goto end;
+    gu->g0[gu->n] = g0;
+    gu->g1[gu->n] = g1;
+    gu->unit[gu->n++] = unit;
+    return SM_OK;
+}
+
+static void group_units_free(group_units *gu)
+{
+    for (size_t k = 0; k < gu->n; k++)
+        free(gu->unit[k]);
+    gu->n = 0;
+}
+
+/* The intervals of every group of every grouping: the stands' uncertainty model with each
+ * grouping's groups as its units, all groupings in one pass of each estimator (the same figures
+ * as one run per grouping, bit for bit). */
+static sm_status group_intervals(sm_context *ctx, run_state *rs, group_sum *gs, const group_units *gu)
+{
+    if (!rs->unc_up || gu->n == 0)
+        return SM_OK;
+    sm_unc_grouping gr[8];
+    sm_unc_result *a1[8] = {NULL}, *mc[8] = {NULL};
+    size_t *count = NULL;
+    for (size_t k = 0; k < gu->n; k++) {
+        gr[k].units = gu->g1[k] - gu->g0[k];
+        gr[k].unit = gu->unit[k];
     }
-    for (size_t k = 0; k < rs->unc_n; k++)
-        count[up[k].unit]++;
+    sm_status st = sm_uncertainty_approach1_grouped(NULL, a1, ctx, rs->unc_groups, rs->unc_ng, rs->unc_up, rs->unc_n,
+                                                    gr, gu->n, &rs->unc_opt);
+    if (st == SM_OK && rs->unc2)
+        st = sm_uncertainty_mc_grouped(NULL, mc, ctx, rs->unc_groups, rs->unc_ng, rs->unc_up, rs->unc_n, gr, gu->n,
+                                       &rs->unc_opt);
     const sm_interval none = {NAN, NAN, NAN, NAN};
     const sm_unc_figures empty = {none, none, none};
-    for (size_t g = g0; g < g1; g++) {
-        /* a group without stands has no interval (not a zero-width one) */
-        gs[g].a1 = count[g - g0] ? a1->units[g - g0] : empty;
-        gs[g].mc = (mc && count[g - g0]) ? mc->units[g - g0] : empty;
+    for (size_t k = 0; k < gu->n && st == SM_OK; k++) {
+        size_t g0 = gu->g0[k], g1 = gu->g1[k];
+        if (!(count = calloc(g1 - g0, sizeof *count))) {
+            st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+            break;
+        }
+        for (size_t r = 0; r < rs->unc_n; r++)
+            count[gu->unit[k][r]]++;
+        for (size_t g = g0; g < g1; g++) {
+            /* a group without stands has no interval (not a zero-width one) */
+            gs[g].a1 = count[g - g0] ? a1[k]->units[g - g0] : empty;
+            gs[g].mc = (mc[k] && count[g - g0]) ? mc[k]->units[g - g0] : empty;
+        }
+        free(count);
+        count = NULL;
     }
-    free(count);
-end:
-    sm_unc_result_destroy(a1);
-    sm_unc_result_destroy(mc);
-    free(up);
+    for (size_t k = 0; k < gu->n; k++) {
+        sm_unc_result_destroy(a1[k]);
+        sm_unc_result_destroy(mc[k]);
+    }
     return st;
 }
 
@@ -1461,6 +1497,7 @@ static sm_status write_summary(sm_context *ctx, run_state *rs, const char *path)
     size_t hcap = 64;
     while (hcap < 2 * (plan->nparcels + 1))
         hcap *= 2;
+    group_units gu = {0};
     size_t *htab = malloc(hcap * sizeof *htab);
     size_t *pg = malloc((plan->nparcels ? plan->nparcels : 1) * sizeof *pg);
     if (!htab || !pg) {
@@ -1564,9 +1601,11 @@ static sm_status write_summary(sm_context *ctx, run_state *rs, const char *path)
         }
         for (size_t g = g0; g < ng; g++)
             gs[g].group = gname;
-        if ((st = group_intervals(ctx, rs, gs, g0, ng, pg)) != SM_OK)
+        if ((st = group_units_add(ctx, rs, &gu, g0, ng, pg)) != SM_OK)
             goto end;
     }
+    if ((st = group_intervals(ctx, rs, gs, &gu)) != SM_OK)
+        goto end;
     if ((st = sm_csv_writer_open(&w, ctx, path, SM_CSV_BOM)) != SM_OK)
         goto end;
     const char *head[] = {"group", "key", "parcels", "area_ha", "area_mu", "stand_ha", "stand_mu"};
@@ -1648,6 +1687,7 @@ static sm_status write_summary(sm_context *ctx, run_state *rs, const char *path)
     w = NULL;
 end:
     sm_csv_writer_destroy(w);
+    group_units_free(&gu);
     free(htab);
     free(pg);
     free(gs);
