@@ -291,6 +291,17 @@ static void chart_from_summary(FILE *f, const sm_table *t, const char *group, co
     char **labels;
     double *vals;
     size_t n = summary_rows(t, group, col, &labels, &vals);
+    /* age groups in the order of their codes ("1 幼龄林 young" ... "5 过熟林 over-mature"),
+     * not of their first parcel in the layer */
+    for (size_t i = 1; strcmp(group, "age_group") == 0 && i < n; i++)
+        for (size_t j = i; j > 0 && strcmp(labels[j - 1], labels[j]) > 0; j--) {
+            char *tl = labels[j];
+            double tv = vals[j];
+            labels[j] = labels[j - 1];
+            vals[j] = vals[j - 1];
+            labels[j - 1] = tl;
+            vals[j - 1] = tv;
+        }
     if (n)
         svg_hbars(f, title, labels, vals, NULL, n, unit);
     else

@@ -58,6 +58,16 @@ else:
     for t in towns:
         if ">%s</text>" % t["key"] not in m.group(0):
             fail.append("township chart lacks %s" % t["key"])
+# the age groups in the order of their codes, every one of summary.csv's age_group rows that
+# has a value in the chart's column
+ages = sorted(r["key"] for r in rows("summary.csv") if r["group"] == "age_group")
+m = re.search(r"Growing stock by age group.*?</svg>", text, re.S)
+if not m:
+    fail.append("no age-group chart")
+else:
+    drawn = [k for k in re.findall(r">([^<>]+)</text>", m.group(0)) if k in ages]
+    if drawn != sorted(drawn) or not drawn:
+        fail.append("age-group chart: bars %s are not in the order of their codes" % drawn)
 for a in sorted(glob.glob(os.path.join(out, "accuracy*.csv"))):
     if "<caption>%s</caption>" % os.path.basename(a) not in text:
         fail.append("no table for %s" % os.path.basename(a))
