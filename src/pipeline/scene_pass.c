@@ -879,6 +879,24 @@ static void *thread_main(void *arg)
     return NULL;
 }
 
+/* Runs the batch's nb strips, one worker thread each (on this thread when nb is 1). */
+static sm_status run_batch(sm_context *ctx, job_arg *args, pthread_t *tids, int nb)
+{
+    if (nb == 1) {
+        thread_main(&args[0]);
+        return SM_OK;
+    }
+    for (int t = 0; t < nb; t++)
+        if (pthread_create(&tids[t], NULL, thread_main, &args[t]) != 0) {
+            for (int u = 0; u < t; u++)
+                pthread_join(tids[u], NULL);
+            return sm_error(ctx, SM_ERR_INTERNAL, "cannot start a worker thread");
+        }
+    for (int t = 0; t < nb; t++)
+        pthread_join(tids[t], NULL);
+    return SM_OK;
+}
+
 typedef struct row_sort {
     size_t idx;
     int64_t row0, row1;
@@ -901,8 +919,9 @@ static void merge_acc(sm__scene_acc *dst, const sm__scene_acc *src)
     dst->nbr_w += src->nbr_w;
 }
 
-/* Writes a worker's strip of classes to the land cover, a chunk of whole tiles at a time. */
-static sm_status write_strip(sm_raster_writer *lw, sm_context *ctx, const worker *w, double *lcbuf)
+/* Writes a worker's strip to a raster, a chunk of whole tiles at a time: its classes (conf 0)
+ * or its confidence (conf 1). */
+static sm_status write_strip(sm_raster_writer *rw, sm_context *ctx, const worker *w, int conf, double *buf)
 {
     const sm_window *win = &w->win;
     for (int64_t c0 = 0; c0 < win->ncols; c0 += SCENE_CHUNK_COLS) {
@@ -910,33 +929,12 @@ static sm_status write_strip(sm_raster_writer *lw, sm_context *ctx, const worker
         cw.col0 = win->col0 + c0;
         cw.ncols = (win->ncols - c0) < SCENE_CHUNK_COLS ? win->ncols - c0 : SCENE_CHUNK_COLS;
         for (int64_t y = 0; y < cw.nrows; y++) {
-            const uint8_t *src = w->cls + (size_t)y * (size_t)win->ncols + (size_t)c0;
-            double *dst = lcbuf + (size_t)y * (size_t)cw.ncols;
-            for (int64_t x = 0; x < cw.ncols; x++)
-                dst[x] = (double)src[x];
-        }
-        sm_status st = sm_raster_writer_write(lw, ctx, 1, &cw, lcbuf);
-        if (st != SM_OK)
-            return st;
-    }
-    return SM_OK;
-}
-
-/* Writes a worker's strip of confidence values. */
-static sm_status write_conf(sm_raster_writer *cw_, sm_context *ctx, const worker *w, double *buf)
-{
-    const sm_window *win = &w->win;
-    for (int64_t c0 = 0; c0 < win->ncols; c0 += SCENE_CHUNK_COLS) {
-        sm_window cw = *win;
-        cw.col0 = win->col0 + c0;
-        cw.ncols = (win->ncols - c0) < SCENE_CHUNK_COLS ? win->ncols - c0 : SCENE_CHUNK_COLS;
-        for (int64_t y = 0; y < cw.nrows; y++) {
-            const float *src = w->conf + (size_t)y * (size_t)win->ncols + (size_t)c0;
+            size_t at = (size_t)y * (size_t)win->ncols + (size_t)c0;
             double *dst = buf + (size_t)y * (size_t)cw.ncols;
             for (int64_t x = 0; x < cw.ncols; x++)
-                dst[x] = (double)src[x];
+                dst[x] = conf ? (double)w->conf[at + (size_t)x] : (double)w->cls[at + (size_t)x];
         }
-        sm_status st = sm_raster_writer_write(cw_, ctx, 1, &cw, buf);
+        sm_status st = sm_raster_writer_write(rw, ctx, 1, &cw, buf);
         if (st != SM_OK)
             return st;
     }
@@ -1022,19 +1020,8 @@ sm_status sm__scene_collect(sm_context *ctx, sm__plan *plan, size_t s, const sm_
             args[t].active = NULL;
             args[t].nactive = 0;
         }
-        if (nb == 1) {
-            thread_main(&args[0]);
-        } else {
-            for (int t = 0; t < nb; t++)
-                if (pthread_create(&tids[t], NULL, thread_main, &args[t]) != 0) {
-                    for (int u = 0; u < t; u++)
-                        pthread_join(tids[u], NULL);
-                    st = sm_error(ctx, SM_ERR_INTERNAL, "cannot start a worker thread");
-                    goto end;
-                }
-            for (int t = 0; t < nb; t++)
-                pthread_join(tids[t], NULL);
-        }
+        if ((st = run_batch(ctx, args, tids, nb)) != SM_OK)
+            goto end;
         /* Append in strip order: the same samples in the same order for any thread count. */
         for (int t = 0; t < nb; t++) {
             worker *w = &workers[t];
@@ -1155,19 +1142,8 @@ sm_status sm__scene_pass_model(sm_context *ctx, sm__plan *plan, size_t s, const 
             args[t].active = active[t];
             args[t].nactive = nactive[t];
         }
-        if (nb == 1) {
-            thread_main(&args[0]);
-        } else {
-            for (int t = 0; t < nb; t++)
-                if (pthread_create(&tids[t], NULL, thread_main, &args[t]) != 0) {
-                    for (int u = 0; u < t; u++)
-                        pthread_join(tids[u], NULL);
-                    st = sm_error(ctx, SM_ERR_INTERNAL, "cannot start a worker thread");
-                    goto end;
-                }
-            for (int t = 0; t < nb; t++)
-                pthread_join(tids[t], NULL);
-        }
+        if ((st = run_batch(ctx, args, tids, nb)) != SM_OK)
+            goto end;
         /* Merge in strip order: the same sums in the same order for any thread count. */
         for (int t = 0; t < nb; t++) {
             worker *w = &workers[t];
@@ -1177,9 +1153,9 @@ sm_status sm__scene_pass_model(sm_context *ctx, sm__plan *plan, size_t s, const 
             }
             for (size_t k = 0; k < w->nparts; k++)
                 merge_acc(&plan->acc[w->parts[k].parcel * plan->nscenes + s], &w->parts[k].acc);
-            if ((st = write_strip(lw, ctx, w, lcbuf)) != SM_OK)
+            if ((st = write_strip(lw, ctx, w, 0, lcbuf)) != SM_OK)
                 goto end;
-            if (cfw && (st = write_conf(cfw, ctx, w, lcbuf)) != SM_OK)
+            if (cfw && (st = write_strip(cfw, ctx, w, 1, lcbuf)) != SM_OK)
                 goto end;
         }
         int64_t done_row = (s0 + nb) * strip;
