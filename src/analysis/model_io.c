@@ -280,10 +280,15 @@ void sm_model_predict_codes(const sm_model *m, const float *x, size_t n, uint8_t
 {
     uint8_t rejected = (uint8_t)sm_model_unclassified_code(m);
     if (m->rf) {
-        enum { CHUNK = 1024 };
-        int cls[CHUNK];
-        for (size_t i0 = 0; i0 < n; i0 += CHUNK) {
-            size_t c = n - i0 < CHUNK ? n - i0 : CHUNK;
+        /* large blocks: sm_rf_predict_block walks each tree over a whole block at a time */
+        enum { CHUNK = 65536 };
+        int small[1024];
+        int *cls = n > 1024 ? malloc((n < CHUNK ? n : CHUNK) * sizeof *cls) : small;
+        size_t chunk = cls ? (n < CHUNK ? n : CHUNK) : 1024;
+        if (!cls)
+            cls = small; /* no memory: smaller blocks, the same result */
+        for (size_t i0 = 0; i0 < n; i0 += chunk) {
+            size_t c = n - i0 < chunk ? n - i0 : chunk;
             sm_rf_predict_block(m->rf, x + i0 * (size_t)m->p, c, cls, conf ? conf + i0 : NULL);
             for (size_t i = 0; i < c; i++) {
                 code[i0 + i] = cls[i] < 0 ? 0 : (uint8_t)(cls[i] + 1);
@@ -291,6 +296,8 @@ void sm_model_predict_codes(const sm_model *m, const float *x, size_t n, uint8_t
                     conf[i0 + i] = NAN;
             }
         }
+        if (cls != small)
+            free(cls);
         return;
     }
     for (size_t i = 0; i < n; i++) {

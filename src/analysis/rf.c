@@ -17,12 +17,19 @@ struct sm_rf {
     double oob_error;
     sm_rf_node **trees;
     size_t *nnodes;
-    /* For prediction in lockstep: each tree's nodes with every leaf turned into a node that
-     * sends any finite x back to itself (feature 0, threshold +inf, child = itself), and the
-     * tree's depth, so that a fixed number of steps reaches the leaf without a branch. */
-    sm_rf_node **walk;
+    /* For prediction in lockstep: each tree's nodes in 8 bytes (threshold; child << 8 |
+     * feature) with every leaf turned into a node that sends any finite x back to itself
+     * (feature 0, threshold +inf, child = itself), and the tree's depth, so that at most that
+     * many steps reach the leaf without a branch on the data. NULL when a tree has 2^24 nodes
+     * or more (prediction then goes pixel by pixel). */
+    struct walk_node **walk;
     int *depth;
 };
+
+typedef struct walk_node {
+    float threshold;
+    uint32_t fc; /* child << 8 | feature */
+} walk_node;
 
 /* ---- random numbers: splitmix64 to seed, xoshiro256** to draw ------------------------------- */
 
@@ -430,10 +437,13 @@ static sm_rf *rf_alloc(int p, int k, int ntrees)
 /* Builds the lockstep copies of the trees (see struct sm_rf); returns -1 when out of memory. */
 static int build_walk(sm_rf *rf)
 {
+    for (int t = 0; t < rf->ntrees; t++)
+        if (rf->nnodes[t] >= (1u << 24) || rf->p > 256)
+            return 0; /* no walk: pixel by pixel */
     for (int t = 0; t < rf->ntrees; t++) {
         size_t nn = rf->nnodes[t];
         const sm_rf_node *nd = rf->trees[t];
-        sm_rf_node *w = malloc(nn * sizeof *w);
+        walk_node *w = malloc(nn * sizeof *w);
         int *d = malloc(nn * sizeof *d);
         if (!w || !d) {
             free(w);
@@ -444,12 +454,12 @@ static int build_walk(sm_rf *rf)
         d[0] = 0;
         for (size_t i = 0; i < nn; i++) {
             if (nd[i].feature >= 0) {
-                w[i] = nd[i];
+                w[i].threshold = nd[i].threshold;
+                w[i].fc = (uint32_t)nd[i].child << 8 | (uint32_t)nd[i].feature;
                 d[nd[i].child] = d[nd[i].child + 1] = d[i] + 1;
             } else {
-                w[i].feature = 0;
                 w[i].threshold = INFINITY;
-                w[i].child = (int32_t)i;
+                w[i].fc = (uint32_t)i << 8;
                 if (d[i] > maxd)
                     maxd = d[i];
             }
@@ -713,18 +723,27 @@ int sm_rf_predict(const sm_rf *rf, const float *x, float *confidence)
 
 void sm_rf_predict_block(const sm_rf *rf, const float *x, size_t n, int *cls, float *conf)
 {
-    enum { BLOCK = 128, MAXK = 32, LANES = 16 };
+    enum { BLOCK = 65536, MAXK = 32, LANES = 16 };
     int p = rf->p, k = rf->k;
-    uint16_t votes[BLOCK * MAXK]; /* up to 32 classes on the stack, else pixel by pixel */
+    int fast = k <= MAXK && rf->ntrees <= 65535 && rf->walk[0];
+    uint16_t *votes = fast ? malloc((size_t)BLOCK * (size_t)k * sizeof *votes) : NULL;
+    uint8_t *ok = fast ? malloc(BLOCK) : NULL;
+    const float **xs = fast ? malloc((BLOCK + LANES) * sizeof *xs) : NULL;
+    if (!votes || !ok || !xs) {
+        free(votes);
+        votes = NULL;
+    }
+    static const float zeros[SM_MAX_FEATURES];
     for (size_t b0 = 0; b0 < n; b0 += BLOCK) {
         size_t m = n - b0 < BLOCK ? n - b0 : BLOCK;
         const float *xb = x + b0 * (size_t)p;
-        if (k > MAXK || rf->ntrees > 65535) {
+        if (!votes) {
+            /* more than 32 classes, 65535 trees or 2^24 nodes in a tree (or no memory): pixel by
+             * pixel */
             for (size_t i = 0; i < m; i++)
                 cls[b0 + i] = sm_rf_predict(rf, xb + i * (size_t)p, conf ? &conf[b0 + i] : NULL);
             continue;
         }
-        uint8_t ok[BLOCK];
         for (size_t i = 0; i < m; i++) {
             ok[i] = 1;
             for (int j = 0; j < p; j++)
@@ -732,28 +751,38 @@ void sm_rf_predict_block(const sm_rf *rf, const float *x, size_t n, int *cls, fl
                     ok[i] = 0;
                     break;
                 }
+            /* pixels with no data walk a vector of zeros and are not counted */
+            xs[i] = ok[i] ? xb + i * (size_t)p : zeros;
         }
+        for (size_t i = m; i < m + LANES; i++)
+            xs[i] = zeros;
         memset(votes, 0, m * (size_t)k * sizeof *votes);
-        /* LANES pixels walk each tree in lockstep for the tree's depth: no branch depends on
-         * the data and the chains of loads overlap. Pixels with no data walk a vector of
-         * zeros and are not counted. */
-        static const float zeros[SM_MAX_FEATURES];
-        for (size_t i0 = 0; i0 < m; i0 += LANES) {
-            const float *xs[LANES];
-            int32_t j[LANES];
-            size_t lanes = m - i0 < LANES ? m - i0 : LANES;
-            for (size_t l = 0; l < LANES; l++)
-                xs[l] = (l < lanes && ok[i0 + l]) ? xb + (i0 + l) * (size_t)p : zeros;
-            for (int t = 0; t < rf->ntrees; t++) {
-                const sm_rf_node *w = rf->walk[t];
+        /* Tree by tree over the whole block, so that a tree's nodes are fetched once for BLOCK
+         * pixels; within it LANES pixels walk in lockstep (no branch depends on the data and the
+         * chains of loads overlap) until all of them stand on a leaf, which loops to itself.
+         * Votes are counts, so the order of the trees does not change them. */
+        for (int t = 0; t < rf->ntrees; t++) {
+            const walk_node *w = rf->walk[t];
+            const sm_rf_node *nd = rf->trees[t];
+            int depth = rf->depth[t];
+            for (size_t i0 = 0; i0 < m; i0 += LANES) {
+                const float *const *xl = xs + i0;
+                uint32_t j[LANES];
                 for (size_t l = 0; l < LANES; l++)
                     j[l] = 0;
-                for (int s = 0; s < rf->depth[t]; s++)
-                    for (size_t l = 0; l < LANES; l++) {
-                        const sm_rf_node *nd = &w[j[l]];
-                        j[l] = nd->child + !(xs[l][nd->feature] <= nd->threshold);
-                    }
-                const sm_rf_node *nd = rf->trees[t];
+                for (int s = 0; s < depth; s += 4) {
+                    for (int u = 0; u < 4; u++)
+                        for (size_t l = 0; l < LANES; l++) {
+                            walk_node q = w[j[l]];
+                            j[l] = (q.fc >> 8) + !(xl[l][q.fc & 255u] <= q.threshold);
+                        }
+                    int leaves = 1;
+                    for (size_t l = 0; l < LANES; l++)
+                        leaves &= (w[j[l]].fc >> 8) == j[l];
+                    if (leaves)
+                        break;
+                }
+                size_t lanes = m - i0 < LANES ? m - i0 : LANES;
                 for (size_t l = 0; l < lanes; l++)
                     votes[(i0 + l) * (size_t)k + (size_t)nd[j[l]].child]++;
             }
@@ -775,4 +804,7 @@ void sm_rf_predict_block(const sm_rf *rf, const float *x, size_t n, int *cls, fl
                 conf[b0 + i] = (float)v[best] / (float)rf->ntrees;
         }
     }
+    free(votes);
+    free(ok);
+    free(xs);
 }
