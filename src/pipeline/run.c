@@ -2302,8 +2302,85 @@ static int default_threads(void)
     return n > 0 ? (int)(n > 64 ? 64 : n) : 1;
 }
 
+/* ---- the parcel layer, written beside the tables ---- */
+
+typedef struct layer_job {
+    const sm_results *res;
+    const sm_parcels *parcels;
+    char *gpkg, *shp;     /* paths (owned); shp NULL: no Shapefile */
+    sm_context *ctx;      /* the thread's own context */
+    sm_status st;
+    pthread_t tid;
+    int running;
+    char **warn;          /* the thread's warnings, replayed on the run's context in order */
+    size_t nwarn;
+} layer_job;
+
+static void layer_log(const char *message, void *arg)
+{
+    layer_job *lj = arg;
+    char **w = realloc(lj->warn, (lj->nwarn + 1) * sizeof *w);
+    if (!w)
+        return;
+    lj->warn = w;
+    if ((w[lj->nwarn] = strdup(message)) != NULL)
+        lj->nwarn++;
+}
+
+static void *layer_main(void *arg)
+{
+    layer_job *lj = arg;
+    lj->st = sm_results_write_layer(lj->res, lj->ctx, lj->parcels, lj->gpkg, "GPKG");
+    if (lj->st == SM_OK && lj->shp)
+        lj->st = sm_results_write_layer(lj->res, lj->ctx, lj->parcels, lj->shp, "ESRI Shapefile");
+    return NULL;
+}
+
+/* Writes the layer on a new thread (in_thread) or here; layer_finish() waits for it. */
+static sm_status layer_start(sm_context *ctx, layer_job *lj, int in_thread)
+{
+    if (!(lj->ctx = sm_context_create()))
+        return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+    sm_context_set_log(lj->ctx, layer_log, lj);
+    if (in_thread && pthread_create(&lj->tid, NULL, layer_main, lj) == 0) {
+        lj->running = 1;
+        return SM_OK;
+    }
+    layer_main(lj);
+    return SM_OK;
+}
+
+/* Waits for the layer, replays its warnings, and returns its status (its message in ctx). */
+static sm_status layer_finish(sm_context *ctx, layer_job *lj)
+{
+    if (lj->running) {
+        pthread_join(lj->tid, NULL);
+        lj->running = 0;
+    }
+    for (size_t i = 0; i < lj->nwarn; i++)
+        sm_warn(ctx, "%s", lj->warn[i]);
+    for (size_t i = 0; i < lj->nwarn; i++)
+        free(lj->warn[i]);
+    lj->nwarn = 0;
+    if (lj->st != SM_OK)
+        return sm_error(ctx, lj->st, "%s", sm_context_message(lj->ctx));
+    return SM_OK;
+}
+
+static void layer_job_free(layer_job *lj)
+{
+    for (size_t i = 0; i < lj->nwarn; i++)
+        free(lj->warn[i]);
+    free(lj->warn);
+    free(lj->gpkg);
+    free(lj->shp);
+    sm_context_destroy(lj->ctx);
+}
+
 sm_status sm_run(sm_context *ctx, const sm_job *job, const sm_run_options *opt)
 {
+    layer_job lj;
+    memset(&lj, 0, sizeof lj);
     run_state rs;
     char *out_dir = NULL, *stage = NULL, *old = NULL, *path = NULL, *parent = NULL;
     sm_status st = plan_job(ctx, job, &rs);
@@ -2387,17 +2464,19 @@ sm_status sm_run(sm_context *ctx, const sm_job *job, const sm_run_options *opt)
         sm_hex(dig, 32, hex);
         snprintf(rs.run_id, sizeof rs.run_id, "%.32s", hex);
     }
-    free(path);
-    path = sm__asprintf(ctx, "%s/parcels.gpkg", stage);
-    if (!path || (st = sm_results_write_layer(rs.res, ctx, plan->parcels, path, "GPKG")) != SM_OK)
+    /* The parcel layer (and the one-map's own format, a Shapefile in the input's encoding: GBK
+     * stays GBK) is written on a thread of its own while the tables below are written, when the
+     * run has more than one thread; the files are the same either way. */
+    lj.res = rs.res;
+    lj.parcels = plan->parcels;
+    lj.gpkg = sm__asprintf(ctx, "%s/parcels.gpkg", stage);
+    lj.shp = job->parcels_shapefile ? sm__asprintf(ctx, "%s/parcels.shp", stage) : NULL;
+    if (!lj.gpkg || (job->parcels_shapefile && !lj.shp)) {
+        st = SM_ERR_NOMEM;
         goto end;
-    if (job->parcels_shapefile) {
-        /* The one-map's own format: a Shapefile in the input's encoding (GBK stays GBK). */
-        free(path);
-        path = sm__asprintf(ctx, "%s/parcels.shp", stage);
-        if (!path || (st = sm_results_write_layer(rs.res, ctx, plan->parcels, path, "ESRI Shapefile")) != SM_OK)
-            goto end;
     }
+    if ((st = layer_start(ctx, &lj, plan->threads != 1)) != SM_OK)
+        goto end;
     free(path);
     path = sm__asprintf(ctx, "%s/parcels.csv", stage);
     if (!path || (st = sm_results_write_csv(rs.res, ctx, plan->parcels, mapped, nk, path)) != SM_OK)
@@ -2449,6 +2528,8 @@ sm_status sm_run(sm_context *ctx, const sm_job *job, const sm_run_options *opt)
     path = sm__asprintf(ctx, "%s/indicators.csv", stage);
     if (!path || (st = write_indicators(ctx, &rs, path)) != SM_OK)
         goto end;
+    if ((st = layer_finish(ctx, &lj)) != SM_OK)
+        goto end;
     plan->t_outputs = sm__now() - t0;
     if ((st = sm_progress(ctx, 0.99, "posting to the carbon ledger")) != SM_OK)
         goto end;
@@ -2475,6 +2556,15 @@ sm_status sm_run(sm_context *ctx, const sm_job *job, const sm_run_options *opt)
     sm__rm_rf(old);
     st = sm_progress(ctx, 1.0, "done");
 end:
+    if (lj.running) {
+        /* an error on this thread while the layer was being written: wait for it first */
+        sm_context *tmp = sm_context_create();
+        if (tmp) {
+            layer_finish(tmp, &lj);
+            sm_context_destroy(tmp);
+        }
+    }
+    layer_job_free(&lj);
     if (st != SM_OK && stage)
         sm__rm_rf(stage);
     free(out_dir);
