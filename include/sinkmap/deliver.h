@@ -17,8 +17,8 @@ extern "C" {
 /* Everything below for the outputs in `dir`: changes.qml, parcels_carbon.qml, confidence_<s>.qml
  * beside each confidence map, sinkmap.qgs, the
  * maps in dir/maps/ unless job->no_maps, report.html unless job->no_report. Called once by
- * sm_run on its staging folder after every other output is written. */
-sm_status sm_deliver(sm_context *ctx, const sm_job *job, const char *dir);
+ * sm_run on its staging folder after every other output is written; threads as the run's. */
+sm_status sm_deliver(sm_context *ctx, const sm_job *job, const char *dir, int threads);
 
 /* One PNG map: its file name inside dir/maps/ and its title. */
 typedef struct sm_map_info {
@@ -26,17 +26,19 @@ typedef struct sm_map_info {
     char title[192];
 } sm_map_info;
 
-/* Renders the maps of the outputs in `dir` into dir/maps/ (created): landcover_<s>.png per scene,
- * carbon_<s>.png at the period's end (t C/ha), sink_<from>_<to>.png with a sink period,
- * changes.png when changes.gpkg exists. Each PNG has a world file (.pgw) and a .png.aux.xml
- * with its CRS. Fails (SM_ERR_INPUT) when fontconfig has no CJK font. *maps (caller frees with
- * free()) receives *nmaps entries in drawing order. */
 /* Fails (SM_ERR_INPUT, naming the font) when fontconfig has no CJK font for the maps' labels.
  * sm_run calls it before any pass when maps are on, so that a run never posts to the ledger and
  * then fails at the maps. */
 sm_status sm_maps_preflight(sm_context *ctx);
 
-sm_status sm_maps_write(sm_context *ctx, const sm_job *job, const char *dir, sm_map_info **maps, size_t *nmaps);
+/* Renders the maps of the outputs in `dir` into dir/maps/ (created): landcover_<s>.png per scene,
+ * carbon_<s>.png at the period's end (t C/ha), sink_<from>_<to>.png with a sink period,
+ * changes.png when changes.gpkg exists. Each PNG has a world file (.pgw) and a .png.aux.xml
+ * with its CRS. With threads > 1 the land-cover maps are drawn on a second thread while the
+ * parcel maps are drawn (the same files). Fails (SM_ERR_INPUT) when fontconfig has no CJK font.
+ * *maps (caller frees with free()) receives *nmaps entries in drawing order. */
+sm_status sm_maps_write(sm_context *ctx, const sm_job *job, const char *dir, int threads, sm_map_info **maps,
+                        size_t *nmaps);
 
 /* Writes dir/sinkmap.qgs: a QGIS project with one group per scene (its land cover, and its
  * confidence_<s>.tif when present) and a group of the parcel layers (carbon density, sink,

@@ -12,6 +12,7 @@
 #include <fontconfig/fontconfig.h>
 #include <gdal.h>
 #include <math.h>
+#include <pthread.h>
 #include <ogr_api.h>
 #include <ogr_srs_api.h>
 #include <png.h>
@@ -776,46 +777,35 @@ static sm_status graduated_legend(cairo_t *cr, const sm_style_graduated *s, cons
     return SM_OK;
 }
 
-sm_status sm_maps_write(sm_context *ctx, const sm_job *job, const char *dir, sm_map_info **maps_out, size_t *nmaps_out)
+/* The land-cover maps (one per scene, into lc->maps[0..nscenes)), on their own surface. */
+typedef struct lc_maps {
+    sm_context *ctx; /* the thread's own */
+    const sm_job *job;
+    const char *dir, *mdir;
+    const view *v;
+    const char *footer;
+    sm_map_info *maps;
+    sm_status st;
+    int running;
+} lc_maps;
+
+static sm_status draw_landcover_maps(lc_maps *lc)
 {
-    sm_gdal_init();
-    *maps_out = NULL;
-    *nmaps_out = 0;
-    sm_map_info *maps = NULL;
-    size_t nmaps = 0, cap = 0;
-    view v;
-    memset(&v, 0, sizeof v);
-    char *mdir = NULL, *path = NULL, *tif = NULL, *gpkg = NULL, *chg = NULL;
-    cairo_surface_t *surf = NULL;
-    cairo_t *cr = NULL;
-    pcache pc;
-    memset(&pc, 0, sizeof pc);
-    sm_status st = check_font(ctx);
-    if (st != SM_OK)
-        goto end;
-    mdir = sm__asprintf(ctx, "%s/maps", dir);
-    gpkg = sm__asprintf(ctx, "%s/parcels.gpkg", dir);
-    chg = sm__asprintf(ctx, "%s/changes.gpkg", dir);
-    tif = sm__asprintf(ctx, "%s/landcover_%s.tif", dir, job->scenes[0].id);
-    if (!mdir || !gpkg || !chg || !tif) {
-        st = SM_ERR_NOMEM;
-        goto end;
-    }
-    if ((st = sm__mkdir_p(ctx, mdir)) != SM_OK || (st = view_from(ctx, &v, tif)) != SM_OK)
-        goto end;
-    surf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, PAGE_W, PAGE_H);
-    cr = cairo_create(surf);
+    sm_context *ctx = lc->ctx;
+    const sm_job *job = lc->job;
+    const char *dir = lc->dir, *mdir = lc->mdir, *footer = lc->footer;
+    const view v = *lc->v;
+    char sub[256], *tif = NULL, *path = NULL;
+    sm_status st = SM_OK;
+    cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, PAGE_W, PAGE_H);
+    cairo_t *cr = cairo_create(surf);
     if (cairo_status(cr) != CAIRO_STATUS_SUCCESS) {
         st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
         goto end;
     }
-    char footer[512], sub[256];
-    footer_text(&v, job, footer, sizeof footer);
-
-    /* land cover, one map per scene */
     for (size_t s = 0; s < job->nscenes; s++) {
         const sm_job_scene *sc = &job->scenes[s];
-        sm_map_info *m = add_map(ctx, &maps, &nmaps, &cap);
+        sm_map_info *m = &lc->maps[s];
         free(tif);
         tif = sm__asprintf(ctx, "%s/landcover_%s.tif", dir, sc->id);
         if (!m || !tif) {
@@ -855,6 +845,79 @@ sm_status sm_maps_write(sm_context *ctx, const sm_job *job, const char *dir, sm_
         if (!path || (st = page_end(ctx, surf, &v, path)) != SM_OK)
             goto end;
     }
+
+end:
+    cairo_destroy(cr);
+    cairo_surface_destroy(surf);
+    free(tif);
+    free(path);
+    return st;
+}
+
+static void *lc_main(void *arg)
+{
+    lc_maps *lc = arg;
+    lc->st = draw_landcover_maps(lc);
+    return NULL;
+}
+
+sm_status sm_maps_write(sm_context *ctx, const sm_job *job, const char *dir, int threads, sm_map_info **maps_out,
+                        size_t *nmaps_out)
+{
+    lc_maps lc;
+    pthread_t lc_tid;
+    memset(&lc, 0, sizeof lc);
+    sm_gdal_init();
+    *maps_out = NULL;
+    *nmaps_out = 0;
+    sm_map_info *maps = NULL;
+    size_t nmaps = 0, cap = 0;
+    view v;
+    memset(&v, 0, sizeof v);
+    char *mdir = NULL, *path = NULL, *tif = NULL, *gpkg = NULL, *chg = NULL;
+    cairo_surface_t *surf = NULL;
+    cairo_t *cr = NULL;
+    pcache pc;
+    memset(&pc, 0, sizeof pc);
+    sm_status st = check_font(ctx);
+    if (st != SM_OK)
+        goto end;
+    mdir = sm__asprintf(ctx, "%s/maps", dir);
+    gpkg = sm__asprintf(ctx, "%s/parcels.gpkg", dir);
+    chg = sm__asprintf(ctx, "%s/changes.gpkg", dir);
+    tif = sm__asprintf(ctx, "%s/landcover_%s.tif", dir, job->scenes[0].id);
+    if (!mdir || !gpkg || !chg || !tif) {
+        st = SM_ERR_NOMEM;
+        goto end;
+    }
+    if ((st = sm__mkdir_p(ctx, mdir)) != SM_OK || (st = view_from(ctx, &v, tif)) != SM_OK)
+        goto end;
+    surf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, PAGE_W, PAGE_H);
+    cr = cairo_create(surf);
+    if (cairo_status(cr) != CAIRO_STATUS_SUCCESS) {
+        st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+        goto end;
+    }
+    char footer[512], sub[256];
+    footer_text(&v, job, footer, sizeof footer);
+
+    /* land cover, one map per scene: on a thread of its own (its own surface) while the
+     * parcel maps are drawn here, when the run has more than one thread */
+    for (size_t k = 0; k < job->nscenes; k++)
+        if (!add_map(ctx, &maps, &nmaps, &cap)) {
+            st = SM_ERR_NOMEM;
+            goto end;
+        }
+    /* the thread fills an array of its own (maps may move as the parcel maps are added) */
+    lc = (lc_maps){NULL, job, dir, mdir, &v, footer, calloc(job->nscenes, sizeof *lc.maps), SM_OK, 0};
+    if (!lc.maps || !(lc.ctx = sm_context_create())) {
+        st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+        goto end;
+    }
+    if (threads > 1 && pthread_create(&lc_tid, NULL, lc_main, &lc) == 0)
+        lc.running = 1;
+    else
+        lc_main(&lc);
 
     /* carbon density at the period's end, the sink over the period */
     const char *end_id = job->sink_to ? job->sink_to : job->scenes[job->nscenes - 1].id;
@@ -944,6 +1007,16 @@ sm_status sm_maps_write(sm_context *ctx, const sm_job *job, const char *dir, sm_
             goto end;
     }
 end:
+    if (lc.running) {
+        pthread_join(lc_tid, NULL);
+        lc.running = 0;
+    }
+    if (st == SM_OK && lc.st != SM_OK)
+        st = sm_error(ctx, lc.st, "%s", sm_context_message(lc.ctx));
+    if (st == SM_OK && lc.maps)
+        memcpy(maps, lc.maps, job->nscenes * sizeof *maps);
+    free(lc.maps);
+    sm_context_destroy(lc.ctx);
     pcache_free(&pc);
     if (cr)
         cairo_destroy(cr);

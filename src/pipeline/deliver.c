@@ -10,7 +10,7 @@
 #include "core/util.h"
 #include "sinkmap/qml.h"
 
-sm_status sm_deliver(sm_context *ctx, const sm_job *job, const char *dir)
+sm_status sm_deliver(sm_context *ctx, const sm_job *job, const char *dir, int threads)
 {
     sm_status st = SM_OK;
     sm_map_info *maps = NULL;
@@ -55,7 +55,7 @@ sm_status sm_deliver(sm_context *ctx, const sm_job *job, const char *dir)
     }
     if ((st = sm_progress(ctx, 0.995, "maps, QGIS project and report")) != SM_OK)
         goto end;
-    if (!job->no_maps && (st = sm_maps_write(ctx, job, dir, &maps, &nmaps)) != SM_OK)
+    if (!job->no_maps && (st = sm_maps_write(ctx, job, dir, threads, &maps, &nmaps)) != SM_OK)
         goto end;
     if ((st = sm_qgs_write(ctx, job, dir)) != SM_OK)
         goto end;

@@ -2540,7 +2540,7 @@ sm_status sm_run(sm_context *ctx, const sm_job *job, const sm_run_options *opt)
     if (!path || (st = write_run_json(ctx, &rs, path, opt)) != SM_OK)
         goto end;
     /* Styles, QGIS project, maps and report, from the files written above (src/pipeline/deliver.c). */
-    if ((st = sm_deliver(ctx, job, stage)) != SM_OK)
+    if ((st = sm_deliver(ctx, job, stage, plan->threads)) != SM_OK)
         goto end;
     /* Swap the staging folder into place. */
     sm__rm_rf(old);
