@@ -253,6 +253,8 @@ typedef struct worker {
     sm__features feat;
     float *x;             /* a batch's features (observed pixels, packed) */
     size_t *xi;           /* their chunk index */
+    float *xf;            /* the fallback model's batch: own features (stack or drone) */
+    size_t *xif;          /* their chunk index */
     uint8_t *pcode;       /* their predicted codes */
     float *pconf;         /* their confidence */
     float *conf;          /* the strip's confidence (NaN where not classified) */
@@ -289,6 +291,8 @@ static void worker_free(worker *w)
     free(w->parts);
     free(w->x);
     free(w->xi);
+    free(w->xf);
+    free(w->xif);
     free(w->pcode);
     free(w->pconf);
     free(w->conf);
@@ -509,6 +513,12 @@ static sm_status worker_init(worker *w, sm_context *ctx, const sm__plan *plan, s
         w->conf = malloc(n * sizeof *w->conf);
         if (!w->x || !w->xi || !w->pcode || !w->pconf || !w->conf)
             return sm_error(ctx, SM_ERR_NOMEM, "out of memory for a strip of %zu cells", n);
+        if (model && w->feat.p > w->feat.p_own) {
+            w->xf = malloc(nb * (size_t)w->feat.p_own * sizeof *w->xf);
+            w->xif = malloc(nb * sizeof *w->xif);
+            if (!w->xf || !w->xif)
+                return sm_error(ctx, SM_ERR_NOMEM, "out of memory for a strip of %zu cells", n);
+        }
     }
     return SM_OK;
 }
@@ -531,14 +541,14 @@ static sm_status add_part(worker *w, size_t parcel, part_acc **out)
 
 /* Predicts the batch of m pixels (features of stride p in w->x, chunk indices in w->xi) with
  * `model` (legend codes `code`) into w->ccls and the strip's confidence. */
-static void predict_batch(worker *w, const sm_model *model, const int *code, size_t m, size_t ncols,
-                          int64_t c0)
+static void predict_batch(worker *w, const sm_model *model, const int *code, const float *x, const size_t *xi,
+                          size_t m, size_t ncols, int64_t c0)
 {
     size_t stride = (size_t)w->win.ncols;
-    sm_model_predict_codes(model, w->x, m, w->pcode, w->pconf);
+    sm_model_predict_codes(model, x, m, w->pcode, w->pconf);
     int rejected = sm_model_unclassified_code(model), k = sm_model_nclasses(model);
     for (size_t j = 0; j < m; j++) {
-        size_t i = w->xi[j];
+        size_t i = xi[j];
         int c = w->pcode[j];
         uint8_t cc = (c >= 1 && c <= k && c != rejected) ? (uint8_t)code[c - 1] : (uint8_t)SM__CODE_UNCLASSIFIED;
         w->ccls[i] = cc;
@@ -550,8 +560,9 @@ static void predict_batch(worker *w, const sm_model *model, const int *code, siz
 /* Classifies the chunk's n pixels with the model into w->ccls (and their confidence into the
  * strip's, at column c0): no data 0, masked 11, the model's class, or 10 where the model
  * rejects the pixel or a feature is missing. Only observed pixels are given to the model. With
- * partners or drone features, a pixel missing one of them goes to the fallback model (own features;
- * code 10 when there is none), a batch at a time after the full model's. */
+ * partners or drone features, a pixel missing one of them goes to the fallback model (its own
+ * features, in a batch of their own; code 10 when there is none). Every pixel's features are
+ * computed once. */
 static void model_chunk(worker *w, const sm_window *cw, int64_t c0)
 {
     const sm__scene_model *sm = w->model;
@@ -561,42 +572,39 @@ static void model_chunk(worker *w, const sm_window *cw, int64_t c0)
     chunk_refl io[1 + SM__MAX_PARTNERS];
     for (int k = 0; k < w->nio; k++)
         io[k] = w->io[k].c;
+    size_t m = 0, mf = 0;
     for (size_t i = 0; i < n; i++) {
         w->conf[(i / ncols) * stride + (size_t)c0 + i % ncols] = NAN;
         w->ccls[i] = !own->valid[i] ? SM__CODE_NODATA : own->cloud[i] ? SM__CODE_CLOUD : SM__CODE_UNCLASSIFIED;
-    }
-    /* pass 0: the full model (every pixel when there are no partners); pass 1: the fallback */
-    int passes = w->feat.p > w->feat.p_own ? 2 : 1;
-    for (int pass = 0; pass < passes; pass++) {
-        const sm_model *model = pass ? sm->fallback : sm->model;
-        size_t m = 0, stride_x = pass ? po : p;
-        for (size_t i = 0; i < n; i++) {
-            if (!own->valid[i] || own->cloud[i])
-                continue;
-            float x[SM__MAX_FEAT];
-            float *dst = passes == 1 ? w->x + m * p : x;
-            pixel_features(&w->feat, io, i, dst);
-            if (passes == 2) {
-                int complete = sm->model != NULL; /* without a full model, all go to the fallback */
-                for (size_t j = po; j < p && complete; j++)
-                    complete = isfinite(x[j]);
-                if (complete == pass) /* full model: complete; fallback: incomplete */
-                    continue;
-                if (pass)
-                    w->fb_pixels += 1.0;
-                if (!model)
-                    continue; /* stays 10 */
-                memcpy(w->x + m * stride_x, x, stride_x * sizeof *x);
+        if (!own->valid[i] || own->cloud[i])
+            continue;
+        float *x = w->x + m * p;
+        pixel_features(&w->feat, io, i, x);
+        int complete = sm->model != NULL; /* without a full model, all go to the fallback */
+        for (size_t j = po; j < p && complete; j++)
+            complete = isfinite(x[j]);
+        if (!complete) {
+            w->fb_pixels += 1.0;
+            if (!sm->fallback)
+                continue; /* stays 10 */
+            memcpy(w->xf + mf * po, x, po * sizeof *x);
+            w->xif[mf++] = i;
+            if (mf == PREDICT_BATCH) {
+                predict_batch(w, sm->fallback, sm->fb_code, w->xf, w->xif, mf, ncols, c0);
+                mf = 0;
             }
-            w->xi[m++] = i;
-            if (m == PREDICT_BATCH) {
-                predict_batch(w, model, pass ? sm->fb_code : sm->code, m, ncols, c0);
-                m = 0;
-            }
+            continue;
         }
-        if (m && model)
-            predict_batch(w, model, pass ? sm->fb_code : sm->code, m, ncols, c0);
+        w->xi[m++] = i;
+        if (m == PREDICT_BATCH) {
+            predict_batch(w, sm->model, sm->code, w->x, w->xi, m, ncols, c0);
+            m = 0;
+        }
     }
+    if (m)
+        predict_batch(w, sm->model, sm->code, w->x, w->xi, m, ncols, c0);
+    if (mf)
+        predict_batch(w, sm->fallback, sm->fb_code, w->xf, w->xif, mf, ncols, c0);
 }
 
 /* The legend keys of codes 1..9, sorted (the class list of collected samples), and the
