@@ -777,6 +777,38 @@ static sm_status graduated_legend(cairo_t *cr, const sm_style_graduated *s, cons
     return SM_OK;
 }
 
+/* What a parcel map is drawn with and added to. */
+typedef struct page_ctx {
+    sm_map_info **maps;
+    size_t *nmaps, *cap;
+    cairo_t *cr;
+    cairo_surface_t *surf;
+    const view *v;
+    const char *footer, *mdir;
+    const pcache *pc;
+} page_ctx;
+
+/* One graduated parcel map (carbon density, sink): the parcels coloured by `vals`, the legend with
+ * each class's count (`na` for parcels without a value), the furniture, written to mdir/file. */
+static sm_status graduated_map(sm_context *ctx, page_ctx *g, const char *file, const char *title, const char *sub,
+                               const double *vals, const sm_style_graduated *gs, const char *na)
+{
+    sm_map_info *m = add_map(ctx, g->maps, g->nmaps, g->cap);
+    if (!m)
+        return SM_ERR_NOMEM;
+    snprintf(m->file, sizeof m->file, "%s", file);
+    snprintf(m->title, sizeof m->title, "%s", title);
+    page_begin(g->cr, m->title, sub);
+    size_t counts[16] = {0};
+    draw_graduated(g->cr, g->pc, vals, gs, counts);
+    graduated_legend(g->cr, gs, counts, na);
+    furniture(g->cr, g->v, g->footer);
+    char *path = sm__asprintf(ctx, "%s/%s", g->mdir, m->file);
+    sm_status st = path ? page_end(ctx, g->surf, g->v, path) : SM_ERR_NOMEM;
+    free(path);
+    return st;
+}
+
 /* The land-cover maps (one per scene, into lc->maps[0..nscenes)), on their own surface. */
 typedef struct lc_maps {
     sm_context *ctx; /* the thread's own */
@@ -923,45 +955,23 @@ sm_status sm_maps_write(sm_context *ctx, const sm_job *job, const char *dir, int
     const char *end_id = job->sink_to ? job->sink_to : job->scenes[job->nscenes - 1].id;
     if ((st = pcache_read(ctx, &pc, cr, &v, gpkg, end_id)) != SM_OK)
         goto end;
+    page_ctx gm = {&maps, &nmaps, &cap, cr, surf, &v, footer, mdir, &pc};
+    char mapfile[64];
     {
         const sm_job_scene *sc = sm_job_find_scene(job, end_id);
-        sm_map_info *m = add_map(ctx, &maps, &nmaps, &cap);
-        if (!m) {
-            st = SM_ERR_NOMEM;
-            goto end;
-        }
-        snprintf(m->file, sizeof m->file, "carbon_%s.png", end_id);
-        snprintf(m->title, sizeof m->title, "碳密度 Carbon density · %s (%s), t C/ha", end_id, sc ? sc->date : "");
+        char title[192];
+        snprintf(title, sizeof title, "碳密度 Carbon density · %s (%s), t C/ha", end_id, sc ? sc->date : "");
         snprintf(sub, sizeof sub, "%s · parcels.gpkg: (c_%s or cp_%s) / area_ha", job->name, end_id, end_id);
-        page_begin(cr, m->title, sub);
-        size_t counts[16] = {0};
-        const sm_style_graduated *gs = sm_style_carbon();
-        draw_graduated(cr, &pc, pc.carbon, gs, counts);
-        graduated_legend(cr, gs, counts, "无数据 no value");
-        furniture(cr, &v, footer);
-        free(path);
-        path = sm__asprintf(ctx, "%s/%s", mdir, m->file);
-        if (!path || (st = page_end(ctx, surf, &v, path)) != SM_OK)
+        snprintf(mapfile, sizeof mapfile, "carbon_%s.png", end_id);
+        if ((st = graduated_map(ctx, &gm, mapfile, title, sub, pc.carbon, sm_style_carbon(), "无数据 no value")) != SM_OK)
             goto end;
     }
     if (job->sink_from) {
-        sm_map_info *m = add_map(ctx, &maps, &nmaps, &cap);
-        if (!m) {
-            st = SM_ERR_NOMEM;
-            goto end;
-        }
-        snprintf(m->file, sizeof m->file, "sink_%s_%s.png", job->sink_from, job->sink_to);
-        snprintf(m->title, sizeof m->title, "碳汇 Carbon sink · %s → %s, t CO2e/ha/yr", job->sink_from, job->sink_to);
+        char title[192];
+        snprintf(title, sizeof title, "碳汇 Carbon sink · %s → %s, t CO2e/ha/yr", job->sink_from, job->sink_to);
         snprintf(sub, sizeof sub, "%s · parcels.gpkg: sink_co2 / area_ha (正值为吸收 positive = removal)", job->name);
-        page_begin(cr, m->title, sub);
-        size_t counts[16] = {0};
-        const sm_style_graduated *gs = sm_style_sink();
-        draw_graduated(cr, &pc, pc.sink, gs, counts);
-        graduated_legend(cr, gs, counts, "非林分 no stand");
-        furniture(cr, &v, footer);
-        free(path);
-        path = sm__asprintf(ctx, "%s/%s", mdir, m->file);
-        if (!path || (st = page_end(ctx, surf, &v, path)) != SM_OK)
+        snprintf(mapfile, sizeof mapfile, "sink_%s_%s.png", job->sink_from, job->sink_to);
+        if ((st = graduated_map(ctx, &gm, mapfile, title, sub, pc.sink, sm_style_sink(), "非林分 no stand")) != SM_OK)
             goto end;
     }
     if (sm__file_exists(chg)) {

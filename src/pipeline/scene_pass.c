@@ -887,6 +887,13 @@ static void *thread_main(void *arg)
     return NULL;
 }
 
+/* The strip of `strip` rows from row r0 of the grid (the last one shorter). */
+static sm_window strip_window(const sm_grid *g, int64_t r0, int64_t strip)
+{
+    sm_window w = {0, r0, g->ncols, r0 + strip > g->nrows ? g->nrows - r0 : strip};
+    return w;
+}
+
 /* Runs the batch's nb strips, one worker thread each (on this thread when nb is 1). */
 static sm_status run_batch(sm_context *ctx, job_arg *args, pthread_t *tids, int nb)
 {
@@ -1019,10 +1026,7 @@ sm_status sm__scene_collect(sm_context *ctx, sm__plan *plan, size_t s, const sm_
         for (int t = 0; t < nb; t++) {
             worker *w = &workers[t];
             int64_t r0 = (s0 + t) * strip;
-            w->win.col0 = 0;
-            w->win.ncols = g->ncols;
-            w->win.row0 = r0;
-            w->win.nrows = (r0 + strip > g->nrows) ? g->nrows - r0 : strip;
+            w->win = strip_window(g, r0, strip);
             w->samples->n = 0;
             args[t].w = w;
             args[t].active = NULL;
@@ -1138,10 +1142,7 @@ sm_status sm__scene_pass_model(sm_context *ctx, sm__plan *plan, size_t s, const 
         for (int t = 0; t < nb; t++) {
             worker *w = &workers[t];
             int64_t r0 = (s0 + t) * strip;
-            w->win.col0 = 0;
-            w->win.ncols = g->ncols;
-            w->win.row0 = r0;
-            w->win.nrows = (r0 + strip > g->nrows) ? g->nrows - r0 : strip;
+            w->win = strip_window(g, r0, strip);
             nactive[t] = 0;
             for (size_t k = first; k < norder && order[k].row0 < r0 + w->win.nrows; k++)
                 if (order[k].row1 > r0)
