@@ -58,6 +58,15 @@ else:
     for t in towns:
         if ">%s</text>" % t["key"] not in m.group(0):
             fail.append("township chart lacks %s" % t["key"])
+# the land-cover chart is drawn from run.json's per-scene pixel counts: each must be the
+# histogram of the land cover the run wrote
+with open(os.path.join(out, "run.json"), encoding="utf-8") as f:
+    run = json.load(f)
+for sc in run["scenes"]:
+    lc = gdal.Open(os.path.join(out, "landcover_%s.tif" % sc["id"])).ReadAsArray()
+    hist = np.bincount(lc.ravel(), minlength=12)[:12].tolist()
+    if sc.get("landcover_pixels") != hist:
+        fail.append("run.json landcover_pixels of %s: %s, the GeoTIFF has %s" % (sc["id"], sc.get("landcover_pixels"), hist))
 # the age groups in the order of their codes, every one of summary.csv's age_group rows that
 # has a value in the chart's column
 ages = sorted(r["key"] for r in rows("summary.csv") if r["group"] == "age_group")
