@@ -111,6 +111,18 @@ sm_status sm__mkdir_p(sm_context *ctx, const char *path)
     return st;
 }
 
+sm_status sm__file_begin(sm_context *ctx, const char *dir, const char *name, char **path, char **tmp, FILE **f)
+{
+    *f = NULL;
+    *path = sm__asprintf(ctx, "%s/%s", dir, name);
+    *tmp = sm__asprintf(ctx, "%s/%s.tmp", dir, name);
+    if (!*path || !*tmp)
+        return SM_ERR_NOMEM;
+    if (!(*f = fopen(*tmp, "w")))
+        return sm_error(ctx, SM_ERR_IO, "%s: cannot create", *tmp);
+    return SM_OK;
+}
+
 sm_status sm__file_commit(sm_context *ctx, FILE *f, const char *tmp, const char *path)
 {
     int bad = ferror(f);

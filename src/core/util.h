@@ -29,6 +29,9 @@ int sm__file_exists(const char *path);
 int sm__dir_exists(const char *path);
 /* Creates a folder and its parents (like mkdir -p). */
 sm_status sm__mkdir_p(sm_context *ctx, const char *path);
+/* Opens dir/name.tmp for writing, to be committed to dir/name with sm__file_commit: *path and
+ * *tmp receive both names (caller frees them with free(), also on failure), *f the stream. */
+sm_status sm__file_begin(sm_context *ctx, const char *dir, const char *name, char **path, char **tmp, FILE **f);
 /* Closes f, written to `tmp`, and renames tmp to `path`; on any write or close error the error
  * names tmp. f is closed in every case. */
 sm_status sm__file_commit(sm_context *ctx, FILE *f, const char *tmp, const char *path);

@@ -261,16 +261,8 @@ sm_status sm_qgs_write(sm_context *ctx, const sm_job *job, const char *dir)
     kinds[nq++] = 'k';
 
     free(path);
-    path = sm__asprintf(ctx, "%s/sinkmap.qgs", dir);
-    tmp = sm__asprintf(ctx, "%s/sinkmap.qgs.tmp", dir);
-    if (!path || !tmp) {
-        st = SM_ERR_NOMEM;
+    if ((st = sm__file_begin(ctx, dir, "sinkmap.qgs", &path, &tmp, &f)) != SM_OK)
         goto end;
-    }
-    if (!(f = fopen(tmp, "w"))) {
-        st = sm_error(ctx, SM_ERR_IO, "%s: cannot create", tmp);
-        goto end;
-    }
     fputs("<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n<qgis projectname=\"", f);
     xml_text(f, job->name);
     fputs("\" version=\"3.22.16-Białowieża\">\n  <homePath path=\"\"/>\n  <title>", f);

@@ -553,16 +553,8 @@ sm_status sm_report_write(sm_context *ctx, const sm_job *job, const char *dir, c
     if ((st = sm_table_read(&sum, ctx, path)) != SM_OK)
         goto end;
     free(path);
-    path = sm__asprintf(ctx, "%s/report.html", dir);
-    tmp = sm__asprintf(ctx, "%s/report.html.tmp", dir);
-    if (!path || !tmp) {
-        st = SM_ERR_NOMEM;
+    if ((st = sm__file_begin(ctx, dir, "report.html", &path, &tmp, &f)) != SM_OK)
         goto end;
-    }
-    if (!(f = fopen(tmp, "w"))) {
-        st = sm_error(ctx, SM_ERR_IO, "%s: cannot create", tmp);
-        goto end;
-    }
     const char *end_id = job->sink_to ? job->sink_to : job->scenes[job->nscenes - 1].id;
     fputs("<!DOCTYPE html>\n<html lang=\"zh-CN\">\n<head>\n<meta charset=\"utf-8\">\n"
           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>",
