@@ -23,10 +23,10 @@ typedef struct sm_result_field {
 } sm_result_field;
 
 typedef struct sm_results {
-    size_t nrows, nfields, cap_fields; /* rows are cap_fields apart (room for more fields) */
-    sm_result_field *fields;           /* cap_fields, nfields used */
-    double *num;  /* nrows * cap_fields (NAN = null), field k of row i at [i * cap_fields + k] */
-    char **text;  /* nrows * cap_fields (NULL = null), text fields only */
+    size_t nrows, nfields, cap_fields; /* cap_fields: room in `fields`, `num` and `text` */
+    sm_result_field *fields;           /* nfields used */
+    double **num;  /* num[k][i]: field k of row i (NAN = null); a column is added without copying */
+    char ***text;  /* text[k][i] (NULL = null); text[k] is NULL until field k holds text */
 } sm_results;
 
 /* Creates a table for nrows parcels with no fields. Caller frees with sm_results_destroy(). */

@@ -13,6 +13,7 @@
 #include <ogr_api.h>
 #include <ogr_srs_api.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 
 #include "core/util.h"
 #include "sinkmap/raster.h"
+#include "sinkmap/ring.h"
 
 typedef struct ring_ref {
     size_t pt0, npts;
@@ -51,7 +53,9 @@ struct sm_parcels {
     char *wkt;
     size_t n;
     int64_t *fid;
-    char **str; /* n * SM_FIELD_COUNT, NULL when unmapped */
+    int col[SM_FIELD_COUNT]; /* a mapped role's column in `str`, -1 when unmapped */
+    size_t ncols;
+    char **str; /* n * ncols, NULL for an empty value */
     double *area;
     char **repair;
     size_t nrepaired;
@@ -141,7 +145,69 @@ static int append_geos(sm_parcel_geoms *g, GEOSContextHandle_t h, const GEOSGeom
     return 0;
 }
 
-static int geoms_finalize(sm_parcel_geoms *g)
+/* Little-endian WKB numbers (the batch's WKB is written as NDR), whatever the host's order. */
+static uint32_t wkb_u32(const unsigned char *b)
+{
+    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+static double wkb_f64(const unsigned char *b)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    double v;
+    memcpy(&v, b, sizeof v);
+    return v;
+#endif
+    uint64_t u = 0;
+    for (int k = 7; k >= 0; k--)
+        u = u << 8 | b[k];
+    double d;
+    memcpy(&d, &u, sizeof d);
+    return d;
+}
+
+/* Appends one ring of npts little-endian x,y pairs as the parcel's one part. */
+static int append_wkb_ring(sm_parcel_geoms *g, const unsigned char *coords, size_t npts)
+{
+    if (geoms_reserve(g, npts, 1, 1))
+        return -1;
+    double *xy = g->xy + 2 * g->npts;
+    for (size_t k = 0; k < 2 * npts; k++)
+        xy[k] = wkb_f64(coords + 8 * k);
+    g->pref[g->nparts].ring0 = g->nrings;
+    g->pref[g->nparts].nrings = 1;
+    g->nparts++;
+    g->rref[g->nrings].pt0 = g->npts;
+    g->rref[g->nrings].npts = npts;
+    g->nrings++;
+    g->npts += npts;
+    return 0;
+}
+
+/* Parcel i's box from the shells of its parts (NAN-free: +inf/-inf when it has none). */
+static void bbox_of(sm_parcel_geoms *g, size_t i)
+{
+    double *b = g->bbox + 4 * i;
+    double x0 = INFINITY, y0 = INFINITY, x1 = -INFINITY, y1 = -INFINITY;
+    for (size_t k = g->part0[i]; k < g->part0[i] + g->nparts_of[i]; k++) {
+        const ring_ref *rr = &g->rref[g->pref[k].ring0]; /* the shell bounds the part */
+        const double *xy = g->xy + 2 * rr->pt0;
+        for (size_t q = 0; q < rr->npts; q++) {
+            double x = xy[2 * q], y = xy[2 * q + 1];
+            x0 = x < x0 ? x : x0;
+            y0 = y < y0 ? y : y0;
+            x1 = x > x1 ? x : x1;
+            y1 = y > y1 ? y : y1;
+        }
+    }
+    b[0] = x0;
+    b[1] = y0;
+    b[2] = x1;
+    b[3] = y1;
+}
+
+/* The ring and part arrays, and (boxes = 1) every parcel's box. */
+static int geoms_finalize(sm_parcel_geoms *g, int boxes)
 {
     g->rings = malloc((g->nrings ? g->nrings : 1) * sizeof *g->rings);
     g->parts = malloc((g->nparts ? g->nparts : 1) * sizeof *g->parts);
@@ -155,25 +221,9 @@ static int geoms_finalize(sm_parcel_geoms *g)
         g->parts[k].rings = g->rings + g->pref[k].ring0;
         g->parts[k].nrings = g->pref[k].nrings;
     }
-    for (size_t i = 0; i < g->n; i++) {
-        double *b = g->bbox + 4 * i;
-        b[0] = b[1] = INFINITY;
-        b[2] = b[3] = -INFINITY;
-        for (size_t k = g->part0[i]; k < g->part0[i] + g->nparts_of[i]; k++) {
-            const ring_ref *rr = &g->rref[g->pref[k].ring0]; /* the shell bounds the part */
-            for (size_t q = rr->pt0; q < rr->pt0 + rr->npts; q++) {
-                double x = g->xy[2 * q], y = g->xy[2 * q + 1];
-                if (x < b[0])
-                    b[0] = x;
-                if (y < b[1])
-                    b[1] = y;
-                if (x > b[2])
-                    b[2] = x;
-                if (y > b[3])
-                    b[3] = y;
-            }
-        }
-    }
+    if (boxes)
+        for (size_t i = 0; i < g->n; i++)
+            bbox_of(g, i);
     return 0;
 }
 
@@ -251,6 +301,8 @@ static char *field_list(OGRFeatureDefnH defn)
 typedef struct geom_slot {
     size_t off, len;     /* its WKB in the batch's buffer; len 0 = no geometry */
     GEOSGeometry *geom;  /* valid (repaired when needed), or NULL */
+    size_t ring_off;     /* simple: the ring's first coordinate in the WKB */
+    size_t ring_npts;    /* > 0: one ring, certainly valid, taken from the WKB without GEOS */
     char *repair;        /* "made valid: <reason>" (malloc), or NULL */
     double area;
     int nomem;
@@ -262,7 +314,32 @@ typedef struct geom_worker {
     const unsigned char *wkb;
     geom_slot *slots;
     size_t i0, i1;
+    double ring[2 * SM_RING_SIMPLE_MAX_POINTS];
 } geom_worker;
+
+/* The one ring of a 2D NDR Polygon, or of a MultiPolygon of one such polygon: its first
+ * coordinate's offset and its point count. 0 for any other geometry (GEOS reads those). */
+static int single_ring(const unsigned char *g, size_t len, size_t *coord_off, size_t *npts)
+{
+    size_t at = 0;
+    if (len < 9 || g[0] != 1)
+        return 0;
+    uint32_t type = wkb_u32(g + 1);
+    if (type == 6) {
+        if (wkb_u32(g + 5) != 1 || len < 18 || g[9] != 1)
+            return 0;
+        at = 9;
+        type = wkb_u32(g + 10);
+    }
+    if (type != 3 || len < at + 13 || wkb_u32(g + at + 5) != 1)
+        return 0;
+    size_t n = wkb_u32(g + at + 9);
+    if (n > SM_RING_SIMPLE_MAX_POINTS || len != at + 13 + 16 * n)
+        return 0;
+    *coord_off = at + 13;
+    *npts = n;
+    return 1;
+}
 
 static void check_one(geom_worker *w, geom_slot *sl)
 {
@@ -270,9 +347,22 @@ static void check_one(geom_worker *w, geom_slot *sl)
     sl->repair = NULL;
     sl->area = 0;
     sl->nomem = 0;
+    sl->ring_npts = 0;
     if (sl->len == 0)
         return;
-    GEOSGeometry *gg = GEOSWKBReader_read_r(w->h, w->rd, w->wkb + sl->off, sl->len);
+    size_t coff, npts;
+    const unsigned char *g = w->wkb + sl->off;
+    if (single_ring(g, sl->len, &coff, &npts)) {
+        for (size_t k = 0; k < 2 * npts; k++)
+            w->ring[k] = wkb_f64(g + coff + 8 * k);
+        if (sm_ring_certainly_simple(w->ring, npts)) {
+            sl->ring_off = sl->off + coff;
+            sl->ring_npts = npts;
+            sl->area = sm_ring_area(w->ring, npts);
+            return;
+        }
+    }
+    GEOSGeometry *gg = GEOSWKBReader_read_r(w->h, w->rd, g, sl->len);
     if (!gg)
         return;
     if (GEOSisValid_r(w->h, gg) != 1) {
@@ -351,16 +441,23 @@ sm_status sm_parcels_open(sm_parcels **out, sm_context *ctx, const char *path,
     char **oo = NULL;
     geom_slot *slots = NULL;
     int nw = worker_count(opt ? opt->threads : 0);
-    geom_worker ws[64];
-    memset(ws, 0, sizeof ws);
-    GEOSContextHandle_t h = sm_context_geos(ctx);
-    if (!h)
-        return sm_error(ctx, SM_ERR_NOMEM, "cannot start GEOS");
-    if (!sm__file_exists(path) && !sm__dir_exists(path))
-        return sm_error(ctx, SM_ERR_INPUT, "%s: no such parcel file", path);
-    sm_parcels *p = calloc(1, sizeof *p);
-    if (!p)
+    geom_worker *ws = calloc((size_t)nw, sizeof *ws);
+    if (!ws)
         return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+    GEOSContextHandle_t h = sm_context_geos(ctx);
+    sm_parcels *p = NULL;
+    if (!h) {
+        st = sm_error(ctx, SM_ERR_NOMEM, "cannot start GEOS");
+        goto end;
+    }
+    if (!sm__file_exists(path) && !sm__dir_exists(path)) {
+        st = sm_error(ctx, SM_ERR_INPUT, "%s: no such parcel file", path);
+        goto end;
+    }
+    if (!(p = calloc(1, sizeof *p))) {
+        st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+        goto end;
+    }
     p->path = sm__strdup(ctx, path);
     p->encoding = sm__strdup(ctx, (opt && opt->encoding) ? opt->encoding : "");
     p->src = calloc(1, sizeof *p->src);
@@ -426,12 +523,15 @@ sm_status sm_parcels_open(sm_parcels **out, sm_context *ctx, const char *path,
     GIntBig nfeat = OGR_L_GetFeatureCount(layer, TRUE);
     size_t cap = nfeat > 0 ? (size_t)nfeat : 16;
     p->fid = malloc(cap * sizeof *p->fid);
-    p->str = calloc(cap * SM_FIELD_COUNT, sizeof *p->str);
+    for (int r = 0; r < SM_FIELD_COUNT; r++)
+        p->col[r] = fidx[r] >= 0 ? (int)p->ncols++ : -1;
+    p->str = calloc(cap * (p->ncols ? p->ncols : 1), sizeof *p->str);
     p->area = malloc(cap * sizeof *p->area);
     p->repair = calloc(cap, sizeof *p->repair);
     p->src->part0 = malloc(cap * sizeof(size_t));
     p->src->nparts_of = malloc(cap * sizeof(size_t));
-    if (!p->fid || !p->str || !p->area || !p->repair || !p->src->part0 || !p->src->nparts_of) {
+    p->src->bbox = malloc(cap * 4 * sizeof(double));
+    if (!p->src->bbox || !p->fid || !p->str || !p->area || !p->repair || !p->src->part0 || !p->src->nparts_of) {
         st = sm_error(ctx, SM_ERR_NOMEM, "out of memory for %zu parcels", cap);
         goto end;
     }
@@ -474,7 +574,7 @@ sm_status sm_parcels_open(sm_parcels **out, sm_context *ctx, const char *path,
                     goto end;
                 }
                 sm__trim(copy);
-                p->str[i * SM_FIELD_COUNT + (size_t)r] = copy;
+                p->str[i * p->ncols + (size_t)p->col[r]] = copy;
             }
             geom_slot *sl = &slots[nbatch];
             memset(sl, 0, sizeof *sl);
@@ -523,7 +623,11 @@ sm_status sm_parcels_open(sm_parcels **out, sm_context *ctx, const char *path,
                 sl->repair = NULL;
                 p->nrepaired++;
             }
-            if (sl->geom) {
+            if (sl->ring_npts) {
+                p->area[i] = sl->area;
+                if (st == SM_OK && append_wkb_ring(p->src, wkb + sl->ring_off, sl->ring_npts))
+                    st = sm_error(ctx, SM_ERR_NOMEM, "out of memory reading %s", path);
+            } else if (sl->geom) {
                 p->area[i] = sl->area;
                 if (st == SM_OK && append_geos(p->src, h, sl->geom))
                     st = sm_error(ctx, SM_ERR_NOMEM, "out of memory reading %s", path);
@@ -531,14 +635,14 @@ sm_status sm_parcels_open(sm_parcels **out, sm_context *ctx, const char *path,
                 sl->geom = NULL;
             }
             p->src->nparts_of[i] = p->src->nparts - p->src->part0[i];
+            bbox_of(p->src, i); /* while its points are in the cache */
         }
         nbatch = 0;
         if (st != SM_OK)
             goto end;
     }
     p->src->n = p->n;
-    p->src->bbox = malloc((p->n ? p->n : 1) * 4 * sizeof(double));
-    if (!p->src->bbox || geoms_finalize(p->src)) {
+    if (geoms_finalize(p->src, 0)) {
         st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
         goto end;
     }
@@ -551,12 +655,13 @@ end:
         free(slots[k].repair);
     }
     free(slots);
-    for (int t = 0; t < nw; t++) {
+    for (int t = 0; ws && t < nw; t++) {
         if (ws[t].rd)
             GEOSWKBReader_destroy_r(ws[t].h, ws[t].rd);
         if (ws[t].h)
             GEOS_finish_r(ws[t].h);
     }
+    free(ws);
     free(wkb);
     CSLDestroy(oo);
     if (ds)
@@ -574,7 +679,7 @@ void sm_parcels_destroy(sm_parcels *p)
     if (!p)
         return;
     if (p->str)
-        for (size_t i = 0; i < p->n * SM_FIELD_COUNT; i++)
+        for (size_t i = 0; i < p->n * p->ncols; i++)
             free(p->str[i]);
     if (p->repair)
         for (size_t i = 0; i < p->n; i++)
@@ -603,13 +708,13 @@ size_t sm_parcels_repaired_count(const sm_parcels *p) { return p->nrepaired; }
 
 const char *sm_parcels_str(const sm_parcels *p, size_t i, sm_field_role role)
 {
-    const char *s = p->str[i * SM_FIELD_COUNT + (size_t)role];
+    const char *s = p->col[role] >= 0 ? p->str[i * p->ncols + (size_t)p->col[role]] : NULL;
     return s ? s : "";
 }
 
 double sm_parcels_num(const sm_parcels *p, size_t i, sm_field_role role)
 {
-    const char *s = p->str[i * SM_FIELD_COUNT + (size_t)role];
+    const char *s = p->col[role] >= 0 ? p->str[i * p->ncols + (size_t)p->col[role]] : NULL;
     if (!s || !s[0])
         return NAN;
     char *end;
@@ -713,7 +818,7 @@ sm_status sm_parcels_project(sm_parcel_geoms **out, sm_context *ctx, const sm_pa
             g->xy[2 * k + 1] = ys[k];
         }
     }
-    if (geoms_finalize(g))
+    if (geoms_finalize(g, 1))
         st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
 end:
     free(xs);

@@ -31,9 +31,13 @@ void sm_results_destroy(sm_results *r)
 {
     if (!r)
         return;
-    if (r->text)
-        for (size_t i = 0; i < r->nrows * r->cap_fields; i++)
-            free(r->text[i]);
+    for (size_t k = 0; k < r->nfields; k++) {
+        if (r->text[k])
+            for (size_t i = 0; i < r->nrows; i++)
+                free(r->text[k][i]);
+        free(r->text[k]);
+        free(r->num[k]);
+    }
     free(r->text);
     free(r->num);
     free(r->fields);
@@ -47,54 +51,46 @@ sm_status sm_results_add(sm_results *r, sm_context *ctx, const char *name, sm_re
         return sm_error(ctx, SM_ERR_INTERNAL, "result field name '%s' is longer than 63 characters", name);
     if (sm_results_find(r, name) >= 0)
         return sm_error(ctx, SM_ERR_INTERNAL, "result field '%s' added twice", name);
-    size_t nf = r->nfields + 1;
-    if (nf > r->cap_fields) {
-        /* rows are stored with room for cap fields, grown by doubling: adding a field copies
-         * the table only when the room runs out */
-        size_t cap = r->cap_fields ? 2 * r->cap_fields : 32;
+    if (r->nfields == r->cap_fields) {
+        size_t cap = r->cap_fields ? 2 * r->cap_fields : 16;
         sm_result_field *f = realloc(r->fields, cap * sizeof *f);
-        if (!f)
+        if (f)
+            r->fields = f;
+        double **num = f ? realloc(r->num, cap * sizeof *num) : NULL;
+        if (num)
+            r->num = num;
+        char ***text = num ? realloc(r->text, cap * sizeof *text) : NULL;
+        if (!text)
             return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
-        r->fields = f;
-        size_t rows = r->nrows ? r->nrows : 1, cells;
-        if (sm_mul_size(rows, cap, &cells))
-            return sm_error(ctx, SM_ERR_NOMEM, "result table too large");
-        double *num = malloc(cells * sizeof *num);
-        char **text = calloc(cells, sizeof *text);
-        if (!num || !text) {
-            free(num);
-            free(text);
-            return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
-        }
-        for (size_t i = 0; i < r->nrows; i++)
-            for (size_t k = 0; k < r->nfields; k++) {
-                num[i * cap + k] = r->num[i * r->cap_fields + k];
-                text[i * cap + k] = r->text[i * r->cap_fields + k];
-            }
-        free(r->num);
-        free(r->text);
-        r->num = num;
         r->text = text;
         r->cap_fields = cap;
     }
+    size_t k = r->nfields;
+    double *column = malloc((r->nrows ? r->nrows : 1) * sizeof *column);
+    if (!column)
+        return sm_error(ctx, SM_ERR_NOMEM, "out of memory for a result field of %zu rows", r->nrows);
     for (size_t i = 0; i < r->nrows; i++)
-        r->num[i * r->cap_fields + r->nfields] = NAN;
-    sm_result_field *nfd = &r->fields[r->nfields];
+        column[i] = NAN;
+    r->num[k] = column;
+    r->text[k] = NULL;
+    sm_result_field *nfd = &r->fields[k];
     memset(nfd, 0, sizeof *nfd);
     snprintf(nfd->name, sizeof nfd->name, "%s", name);
     nfd->type = type;
     nfd->unit = unit ? unit : "";
     nfd->meaning = meaning ? meaning : "";
-    *col = r->nfields;
-    r->nfields = nf;
+    *col = k;
+    r->nfields = k + 1;
     return SM_OK;
 }
 
-void sm_results_set(sm_results *r, size_t row, size_t col, double v) { r->num[row * r->cap_fields + col] = v; }
+void sm_results_set(sm_results *r, size_t row, size_t col, double v) { r->num[col][row] = v; }
 
 sm_status sm_results_set_text(sm_results *r, sm_context *ctx, size_t row, size_t col, const char *text)
 {
-    char **slot = &r->text[row * r->cap_fields + col];
+    if (!r->text[col] && !(r->text[col] = calloc(r->nrows ? r->nrows : 1, sizeof *r->text[col])))
+        return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+    char **slot = &r->text[col][row];
     free(*slot);
     *slot = NULL;
     if (text) {
@@ -105,7 +101,7 @@ sm_status sm_results_set_text(sm_results *r, sm_context *ctx, size_t row, size_t
     return SM_OK;
 }
 
-double sm_results_get(const sm_results *r, size_t row, size_t col) { return r->num[row * r->cap_fields + col]; }
+double sm_results_get(const sm_results *r, size_t row, size_t col) { return r->num[col][row]; }
 
 long sm_results_find(const sm_results *r, const char *name)
 {
@@ -251,13 +247,13 @@ sm_status sm_results_write_layer_subset(const sm_results *r, sm_context *ctx, co
         for (size_t k = 0; k < r->nfields; k++) {
             int fi = nsrc + (int)k;
             if (r->fields[k].type == SM_RESULT_TEXT) {
-                const char *t = r->text[i * r->cap_fields + k];
+                const char *t = r->text[k] ? r->text[k][i] : NULL;
                 if (t)
                     OGR_F_SetFieldString(df, fi, t);
                 else
                     OGR_F_SetFieldNull(df, fi);
             } else {
-                double v = r->num[i * r->cap_fields + k];
+                double v = r->num[k][i];
                 if (isnan(v))
                     OGR_F_SetFieldNull(df, fi);
                 else if (r->fields[k].type == SM_RESULT_INT)
@@ -326,9 +322,9 @@ static sm_status write_csv(const sm_results *r, sm_context *ctx, const sm_parcel
                 goto end;
         for (size_t k = 0; k < r->nfields; k++) {
             if (r->fields[k].type == SM_RESULT_TEXT)
-                st = sm_csv_writer_text(w, r->text[i * r->cap_fields + k]);
+                st = sm_csv_writer_text(w, r->text[k] ? r->text[k][i] : NULL);
             else
-                st = sm_csv_writer_double(w, r->num[i * r->cap_fields + k]);
+                st = sm_csv_writer_double(w, r->num[k][i]);
             if (st != SM_OK)
                 goto end;
         }
