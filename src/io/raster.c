@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "core/util.h"
+#include "io/tiffdec.h"
 
 struct sm_raster {
     GDALDatasetH ds;     /* the dataset read: the file, or a warped VRT over it */
@@ -31,6 +32,10 @@ struct sm_raster {
     sm_grid grid;
     int nbands;
     double foot[4]; /* xmin, ymin, xmax, ymax of the source's data in the CRS read */
+    /* Per band: 0 = not tried yet, 1 = read with the direct decoder (direct[band - 1]),
+     * 2 = read with GDAL. */
+    unsigned char *direct_state;
+    sm_tiffdec **direct;
 };
 
 static pthread_once_t gdal_once = PTHREAD_ONCE_INIT;
@@ -140,6 +145,11 @@ void sm_raster_close(sm_raster *r)
 {
     if (!r)
         return;
+    if (r->direct)
+        for (int b = 0; b < r->nbands; b++)
+            sm_tiffdec_close(r->direct[b]);
+    free(r->direct);
+    free(r->direct_state);
     if (r->ds)
         GDALClose(r->ds); /* the warped VRT first: it reads from src */
     if (r->src)
@@ -512,6 +522,50 @@ const char *sm_raster_reflectance_scaling(const sm_raster *r, int band, double *
     return "none";
 }
 
+/* The direct decoder for `band`, or NULL when GDAL reads it: a GeoTIFF opened as itself (not
+ * warped), whose band has no mask but its nodata, in a layout the decoder knows, of the size GDAL
+ * gives it. Decided once per band and handle. */
+static sm_tiffdec *direct_decoder(sm_raster *r, sm_context *ctx, int band)
+{
+    if (!r->direct_state) {
+        r->direct_state = calloc((size_t)r->nbands, 1);
+        r->direct = calloc((size_t)r->nbands, sizeof *r->direct);
+        if (!r->direct_state || !r->direct) {
+            free(r->direct_state);
+            free(r->direct);
+            r->direct_state = NULL;
+            r->direct = NULL;
+            return NULL; /* GDAL then, which needs no more memory */
+        }
+    }
+    unsigned char *state = &r->direct_state[band - 1];
+    if (*state == 0) {
+        *state = 2;
+        GDALRasterBandH b = GDALGetRasterBand(r->ds, band);
+        GDALDriverH drv = GDALGetDatasetDriver(r->ds);
+        int flags = GDALGetMaskFlags(b);
+        const char *env = getenv("SINKMAP_DIRECT_TIFF"); /* NO: every read through GDAL */
+        int allowed = !env || !(strcmp(env, "NO") == 0 || strcmp(env, "no") == 0 || strcmp(env, "0") == 0);
+        if (allowed && !r->warped && drv && strcmp(GDALGetDriverShortName(drv), "GTiff") == 0 &&
+            ((flags & GMF_ALL_VALID) || (flags & GMF_NODATA))) {
+            int has_nd = 0;
+            double nd = GDALGetRasterNoDataValue(b, &has_nd);
+            sm_tiffdec *d = NULL;
+            if (sm_tiffdec_open(&d, ctx, r->path, band, has_nd, nd) == SM_OK && d) {
+                int64_t nc, nr;
+                sm_tiffdec_size(d, &nc, &nr);
+                if (nc == GDALGetRasterXSize(r->ds) && nr == GDALGetRasterYSize(r->ds)) {
+                    r->direct[band - 1] = d;
+                    *state = 1;
+                } else {
+                    sm_tiffdec_close(d);
+                }
+            }
+        }
+    }
+    return *state == 1 ? r->direct[band - 1] : NULL;
+}
+
 sm_status sm_raster_read(sm_raster *r, sm_context *ctx, int band, const sm_grid *target,
                          const sm_window *win, sm_resample resample, double *buf)
 {
@@ -597,8 +651,11 @@ sm_status sm_raster_read(sm_raster *r, sm_context *ctx, int band, const sm_grid 
             buf[i] = NAN;
         return SM_OK;
     }
-    GDALRasterBandH b = GDALGetRasterBand(r->ds, band);
     double *dst = buf + (size_t)r0 * (size_t)win->ncols + (size_t)c0;
+    sm_tiffdec *direct = same ? direct_decoder(r, ctx, band) : NULL;
+    if (direct) /* nodata is NAN already; the band has no other mask */
+        return sm_tiffdec_read(direct, ctx, xoff, yoff, bw, bh, dst, (size_t)win->ncols);
+    GDALRasterBandH b = GDALGetRasterBand(r->ds, band);
     CPLPushErrorHandler(CPLQuietErrorHandler);
     CPLErrorReset();
     CPLErr err = GDALRasterIOEx(b, GF_Read, xoff, yoff, xsize, ysize, dst, (int)bw, (int)bh,
