@@ -262,6 +262,51 @@ static void test_layouts(void **state)
     }
 }
 
+/* One handle reading every band of a multi-band file in turn (sm_tiffdec_set_band), over the
+ * same windows and others, as sm_raster_read does: the blocks it keeps decompressed serve the
+ * other bands (pixel interleave) or are told apart by plane (band interleave), and each band's
+ * own nodata applies. */
+static void test_shared_bands(void **state)
+{
+    (void)state;
+    static const int pick[] = {22, 23, 25, 26, 27, 28};
+    for (size_t k = 0; k < sizeof pick / sizeof pick[0]; k++) {
+        const tcase *c = &cases[pick[k]];
+        char p[512];
+        snprintf(p, sizeof p, "%s/shared_%s.tif", tmp, c->name);
+        make(p, c->t, c->nx, c->ny, c->nbands, c->opts, c->has_nd, c->nd, 0);
+        double *ref[3];
+        int nx = 0, ny = 0, has_nd[3];
+        double nd[3];
+        for (int b = 0; b < 3; b++)
+            ref[b] = gdal_read(p, b + 1, &nx, &ny, &has_nd[b], &nd[b]);
+        sm_context *ctx = sm_context_create();
+        sm_tiffdec *d = NULL;
+        assert_int_equal(sm_tiffdec_open(&d, ctx, p, 2, has_nd[1], nd[1]), SM_OK);
+        assert_non_null(d);
+        assert_int_equal(sm_tiffdec_set_band(d, 4, 0, 0), 0); /* no such band */
+        uint32_t seed = 99u + (uint32_t)k;
+        int bad = 0;
+        for (int i = 0; i < 12; i++) {
+            int c0 = (int)(lcg(&seed) % (uint32_t)nx), r0 = (int)(lcg(&seed) % (uint32_t)ny);
+            int w = 1 + (int)(lcg(&seed) % (uint32_t)(nx - c0)), h = 1 + (int)(lcg(&seed) % (uint32_t)(ny - r0));
+            for (int b = 0; b < 3; b++) { /* the same window band after band */
+                assert_int_equal(sm_tiffdec_set_band(d, b + 1, has_nd[b], nd[b]), 1);
+                bad += check_window(d, ctx, ref[b], nx, c0, r0, w, h, c->name);
+            }
+            int b = (int)(lcg(&seed) % 3u); /* then one band alone over the whole raster */
+            assert_int_equal(sm_tiffdec_set_band(d, b + 1, has_nd[b], nd[b]), 1);
+            bad += check_window(d, ctx, ref[b], nx, 0, 0, nx, ny, c->name);
+        }
+        if (bad)
+            fail_msg("%s: %d cells differ from GDAL reading the bands through one handle", c->name, bad);
+        sm_tiffdec_close(d);
+        sm_context_destroy(ctx);
+        for (int b = 0; b < 3; b++)
+            free(ref[b]);
+    }
+}
+
 /* Blocks never written read as nodata (NAN) when there is one, else as 0, as with GDAL. */
 static void test_sparse(void **state)
 {
@@ -418,6 +463,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_layouts),
+        cmocka_unit_test(test_shared_bands),
         cmocka_unit_test(test_sparse),
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_corrupt),

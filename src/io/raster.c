@@ -32,10 +32,11 @@ struct sm_raster {
     sm_grid grid;
     int nbands;
     double foot[4]; /* xmin, ymin, xmax, ymax of the source's data in the CRS read */
-    /* Per band: 0 = not tried yet, 1 = read with the direct decoder (direct[band - 1]),
-     * 2 = read with GDAL. */
+    /* Per band: 0 = not tried yet, 1 = read with the direct decoder, 2 = read with GDAL. One
+     * decoder serves every band of the file, so a pixel-interleaved block is decompressed once
+     * for all of them. */
     unsigned char *direct_state;
-    sm_tiffdec **direct;
+    sm_tiffdec *direct;
 };
 
 static pthread_once_t gdal_once = PTHREAD_ONCE_INIT;
@@ -145,10 +146,7 @@ void sm_raster_close(sm_raster *r)
 {
     if (!r)
         return;
-    if (r->direct)
-        for (int b = 0; b < r->nbands; b++)
-            sm_tiffdec_close(r->direct[b]);
-    free(r->direct);
+    sm_tiffdec_close(r->direct);
     free(r->direct_state);
     if (r->ds)
         GDALClose(r->ds); /* the warped VRT first: it reads from src */
@@ -522,48 +520,47 @@ const char *sm_raster_reflectance_scaling(const sm_raster *r, int band, double *
     return "none";
 }
 
-/* The direct decoder for `band`, or NULL when GDAL reads it: a GeoTIFF opened as itself (not
+/* The direct decoder set to `band`, or NULL when GDAL reads it: a GeoTIFF opened as itself (not
  * warped), whose band has no mask but its nodata, in a layout the decoder knows, of the size GDAL
  * gives it. Decided once per band and handle. */
 static sm_tiffdec *direct_decoder(sm_raster *r, sm_context *ctx, int band)
 {
-    if (!r->direct_state) {
-        r->direct_state = calloc((size_t)r->nbands, 1);
-        r->direct = calloc((size_t)r->nbands, sizeof *r->direct);
-        if (!r->direct_state || !r->direct) {
-            free(r->direct_state);
-            free(r->direct);
-            r->direct_state = NULL;
-            r->direct = NULL;
-            return NULL; /* GDAL then, which needs no more memory */
-        }
-    }
+    if (!r->direct_state && !(r->direct_state = calloc((size_t)r->nbands, 1)))
+        return NULL; /* GDAL then, which needs no more memory */
     unsigned char *state = &r->direct_state[band - 1];
+    if (*state == 2)
+        return NULL;
+    GDALRasterBandH b = GDALGetRasterBand(r->ds, band);
+    int has_nd = 0;
+    double nd = GDALGetRasterNoDataValue(b, &has_nd);
     if (*state == 0) {
         *state = 2;
-        GDALRasterBandH b = GDALGetRasterBand(r->ds, band);
         GDALDriverH drv = GDALGetDatasetDriver(r->ds);
         int flags = GDALGetMaskFlags(b);
         const char *env = getenv("SINKMAP_DIRECT_TIFF"); /* NO: every read through GDAL */
         int allowed = !env || !(strcmp(env, "NO") == 0 || strcmp(env, "no") == 0 || strcmp(env, "0") == 0);
-        if (allowed && !r->warped && drv && strcmp(GDALGetDriverShortName(drv), "GTiff") == 0 &&
-            ((flags & GMF_ALL_VALID) || (flags & GMF_NODATA))) {
-            int has_nd = 0;
-            double nd = GDALGetRasterNoDataValue(b, &has_nd);
+        if (!allowed || r->warped || !drv || strcmp(GDALGetDriverShortName(drv), "GTiff") != 0 ||
+            !((flags & GMF_ALL_VALID) || (flags & GMF_NODATA)))
+            return NULL;
+        if (!r->direct) {
             sm_tiffdec *d = NULL;
-            if (sm_tiffdec_open(&d, ctx, r->path, band, has_nd, nd) == SM_OK && d) {
-                int64_t nc, nr;
-                sm_tiffdec_size(d, &nc, &nr);
-                if (nc == GDALGetRasterXSize(r->ds) && nr == GDALGetRasterYSize(r->ds)) {
-                    r->direct[band - 1] = d;
-                    *state = 1;
-                } else {
-                    sm_tiffdec_close(d);
-                }
+            if (sm_tiffdec_open(&d, ctx, r->path, band, has_nd, nd) != SM_OK || !d)
+                return NULL;
+            int64_t nc, nr;
+            sm_tiffdec_size(d, &nc, &nr);
+            if (nc != GDALGetRasterXSize(r->ds) || nr != GDALGetRasterYSize(r->ds)) {
+                sm_tiffdec_close(d);
+                return NULL;
             }
+            r->direct = d;
         }
+        if (!sm_tiffdec_set_band(r->direct, band, has_nd, nd))
+            return NULL;
+        *state = 1;
+        return r->direct;
     }
-    return *state == 1 ? r->direct[band - 1] : NULL;
+    sm_tiffdec_set_band(r->direct, band, has_nd, nd); /* a band it accepted before */
+    return r->direct;
 }
 
 sm_status sm_raster_read(sm_raster *r, sm_context *ctx, int band, const sm_grid *target,

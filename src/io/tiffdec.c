@@ -29,6 +29,7 @@
 /* Larger blocks (a whole big raster stored as one strip) go to GDAL, which does not need a
  * buffer for the whole block per reading thread. */
 #define SM_TIFFDEC_MAX_BLOCK ((size_t)256 << 20)
+#define SM_TIFFDEC_CACHE ((size_t)48 << 20)
 
 enum { KIND_UINT, KIND_INT, KIND_FLOAT };
 
@@ -54,9 +55,19 @@ struct sm_tiffdec {
     size_t block_bytes;    /* bytes of one decoded block */
     unsigned char *raw;    /* the block's bytes as stored */
     size_t raw_cap;
-    unsigned char *dec;    /* the decompressed block */
-    uint32_t cached;       /* the strile whose data `data` points at, UINT32_MAX when none */
-    const unsigned char *data;
+    /* The decompressed blocks of the last windows read, so that the other bands of a
+     * pixel-interleaved file (one handle reads them all, sm_tiffdec_set_band), and a window
+     * read again in pieces, do not decompress a block again: at least as many as the last
+     * window needed, within SM_TIFFDEC_CACHE bytes (and at least one). */
+    struct block_slot {
+        uint32_t strile;   /* UINT32_MAX: empty */
+        uint64_t used;     /* when last used (the handle's clock) */
+        unsigned char *buf;
+    } *slots;
+    size_t nslots;
+    uint64_t clock;
+    const unsigned char *data; /* the block load_block made current */
+    uint16_t planes;       /* planar separate: the file's planes (bands); contiguous: 0 */
     struct libdeflate_decompressor *inflater;
     ZSTD_DCtx *zstd;
     uint64_t file_size;    /* to tell a truncated file from other read errors */
@@ -131,7 +142,6 @@ sm_status sm_tiffdec_open(sm_tiffdec **out, sm_context *ctx, const char *path, i
         goto refuse;
     TIFF *tif = d->tif;
     d->band = band;
-    d->cached = UINT32_MAX;
 
     uint16_t bps = 0, fmt = SAMPLEFORMAT_UINT, spp = 1, planar = PLANARCONFIG_CONTIG;
     uint16_t compression = COMPRESSION_NONE, predictor = PREDICTOR_NONE, photometric = PHOTOMETRIC_MINISBLACK;
@@ -192,6 +202,7 @@ sm_status sm_tiffdec_open(sm_tiffdec **out, sm_context *ctx, const char *path, i
     d->compression = compression;
     d->swap = TIFFIsByteSwapped(tif) ? 1 : 0;
     if (planar == PLANARCONFIG_SEPARATE) {
+        d->planes = spp;
         d->plane = (uint16_t)(band - 1);
         d->spp = 1;
         d->sample = 0;
@@ -228,11 +239,10 @@ sm_status sm_tiffdec_open(sm_tiffdec **out, sm_context *ctx, const char *path, i
         goto refuse;
     d->nd = has_nodata ? nodata : NAN;
     d->fill = has_nodata ? nodata_in_type(nodata, d->kind, d->bytes) : 0.0;
-    if (compression != COMPRESSION_NONE) {
-        d->dec = malloc(d->block_bytes);
-        if (!d->dec)
-            goto nomem;
-    }
+    if (!(d->slots = calloc(1, sizeof *d->slots)) || !(d->slots[0].buf = malloc(d->block_bytes)))
+        goto nomem;
+    d->slots[0].strile = UINT32_MAX;
+    d->nslots = 1;
     if (compression == COMPRESSION_ADOBE_DEFLATE || compression == COMPRESSION_DEFLATE) {
         d->inflater = libdeflate_alloc_decompressor();
         if (!d->inflater)
@@ -269,10 +279,50 @@ void sm_tiffdec_close(sm_tiffdec *d)
         libdeflate_free_decompressor(d->inflater);
     if (d->zstd)
         ZSTD_freeDCtx(d->zstd);
+    for (size_t k = 0; k < d->nslots; k++)
+        free(d->slots[k].buf);
+    free(d->slots);
     free(d->raw);
-    free(d->dec);
     free(d->path);
     free(d);
+}
+
+int sm_tiffdec_set_band(sm_tiffdec *d, int band, int has_nodata, double nodata)
+{
+    if (d->planes) {
+        if (band < 1 || band > d->planes)
+            return 0;
+        d->plane = (uint16_t)(band - 1);
+    } else {
+        if (band < 1 || (size_t)band > d->spp)
+            return 0;
+        d->sample = (size_t)(band - 1);
+    }
+    d->band = band;
+    d->nd = has_nodata ? nodata : NAN;
+    d->fill = has_nodata ? nodata_in_type(nodata, d->kind, d->bytes) : 0.0;
+    return 1;
+}
+
+/* Room for `want` blocks in the cache (within its byte budget); 0 when out of memory. */
+static int cache_reserve(sm_tiffdec *d, size_t want)
+{
+    size_t most = SM_TIFFDEC_CACHE / d->block_bytes;
+    if (want > most)
+        want = most;
+    if (want <= d->nslots)
+        return 1;
+    struct block_slot *s = realloc(d->slots, want * sizeof *s);
+    if (!s)
+        return 0;
+    d->slots = s;
+    for (; d->nslots < want; d->nslots++) {
+        s[d->nslots].strile = UINT32_MAX;
+        s[d->nslots].used = 0;
+        if (!(s[d->nslots].buf = malloc(d->block_bytes)))
+            return 0;
+    }
+    return 1;
 }
 
 void sm_tiffdec_block_size(const sm_tiffdec *d, int64_t *bw, int64_t *bh)
@@ -616,9 +666,18 @@ static sm_status load_block(sm_tiffdec *d, sm_context *ctx, uint32_t bx, uint32_
     *sparse = 0;
     uint32_t strile = d->tiled ? TIFFComputeTile(d->tif, bx * d->bw, by * d->bh, 0, d->plane)
                                : TIFFComputeStrip(d->tif, by * d->bh, d->plane);
-    if (strile == d->cached)
-        return SM_OK;
-    d->cached = UINT32_MAX;
+    struct block_slot *slot = &d->slots[0];
+    for (size_t k = 0; k < d->nslots; k++) {
+        if (d->slots[k].strile == strile) {
+            d->slots[k].used = ++d->clock;
+            d->data = d->slots[k].buf;
+            return SM_OK;
+        }
+        if (d->slots[k].used < slot->used)
+            slot = &d->slots[k]; /* the least recently used, empty ones first */
+    }
+    slot->strile = UINT32_MAX;
+    slot->used = 0;
     d->data = NULL;
     uint32_t rows = d->tiled || (by + 1) * (uint64_t)d->bh <= d->height ? d->bh : d->height - by * d->bh;
     size_t need = d->row_bytes * rows;
@@ -657,29 +716,27 @@ static sm_status load_block(sm_tiffdec *d, sm_context *ctx, uint32_t bx, uint32_
                            d->tiff_msg[0] ? d->tiff_msg : "short read");
     size_t have;
     if (d->compression == COMPRESSION_NONE) {
-        have = (size_t)cnt;
-        d->data = d->raw;
+        have = (size_t)cnt < d->block_bytes ? (size_t)cnt : d->block_bytes;
+        memcpy(slot->buf, d->raw, have);
     } else if (d->inflater) {
         size_t in_used = 0;
-        enum libdeflate_result r = libdeflate_zlib_decompress_ex(d->inflater, d->raw, (size_t)cnt, d->dec,
+        enum libdeflate_result r = libdeflate_zlib_decompress_ex(d->inflater, d->raw, (size_t)cnt, slot->buf,
                                                                  d->block_bytes, &in_used, &have);
         if (r != LIBDEFLATE_SUCCESS)
             return block_error(d, ctx, bx, by, "%s",
                                r == LIBDEFLATE_INSUFFICIENT_SPACE ? "its DEFLATE data decompresses to more than a block"
                                                                   : "corrupt DEFLATE data");
-        d->data = d->dec;
     } else {
-        size_t r = ZSTD_decompressDCtx(d->zstd, d->dec, d->block_bytes, d->raw, (size_t)cnt);
+        size_t r = ZSTD_decompressDCtx(d->zstd, slot->buf, d->block_bytes, d->raw, (size_t)cnt);
         if (ZSTD_isError(r))
             return block_error(d, ctx, bx, by, "corrupt ZSTD data (%s)", ZSTD_getErrorName(r));
         have = r;
-        d->data = d->dec;
     }
-    if (have < need) {
-        d->data = NULL;
+    if (have < need)
         return block_error(d, ctx, bx, by, "it holds %zu bytes, %zu expected", have, need);
-    }
-    d->cached = strile;
+    slot->strile = strile;
+    slot->used = ++d->clock;
+    d->data = slot->buf;
     return SM_OK;
 }
 
@@ -697,6 +754,8 @@ sm_status sm_tiffdec_read(sm_tiffdec *d, sm_context *ctx, int64_t col0, int64_t 
     size_t wc = (size_t)d->bw * d->spp;
     uint32_t bx0 = (uint32_t)(col0 / d->bw), bx1 = (uint32_t)((col0 + ncols - 1) / d->bw);
     uint32_t by0 = (uint32_t)(row0 / d->bh), by1 = (uint32_t)((row0 + nrows - 1) / d->bh);
+    if (!cache_reserve(d, (size_t)(bx1 - bx0 + 1) * (size_t)(by1 - by0 + 1)))
+        return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
     for (uint32_t by = by0; by <= by1; by++) {
         int64_t y0 = (int64_t)by * d->bh;
         int64_t ya = row0 > y0 ? row0 : y0;

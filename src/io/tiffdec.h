@@ -21,6 +21,10 @@ typedef struct sm_tiffdec sm_tiffdec;
  * a .aux.xml may override the TIFF tag). A handle is not thread-safe: each thread opens its own. */
 sm_status sm_tiffdec_open(sm_tiffdec **out, sm_context *ctx, const char *path, int band,
                           int has_nodata, double nodata);
+/* Makes `band` the band read from now on (with its own nodata), keeping the blocks already
+ * decompressed: the bands of a pixel-interleaved file share them. 0 when the file has no such
+ * band (the handle is unchanged). */
+int sm_tiffdec_set_band(sm_tiffdec *d, int band, int has_nodata, double nodata);
 /* NULL is a no-op. */
 void sm_tiffdec_close(sm_tiffdec *d);
 /* The block (tile, or strip: the raster's width x RowsPerStrip) size in pixels. */

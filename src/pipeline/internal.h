@@ -82,6 +82,7 @@ typedef struct sm__plan {
     double (*lc_pixels)[SM__NCODES]; /* nscenes: pixels of each legend code in the land cover */
     sm__drone_acc *dacc;    /* nparcels * ndrones */
     int threads;
+    struct sm__finisher *finisher; /* a scene's land cover being made a COG while the next is read */
     double t_start;
     double t_scenes, t_drones, t_carbon, t_outputs; /* seconds */
     size_t cells_read;
@@ -173,6 +174,11 @@ sm_status sm__scene_collect(sm_context *ctx, sm__plan *plan, size_t s, const sm_
  * into `stage` (supervise.c). */
 sm_status sm__scene_landcover(sm_context *ctx, sm__plan *plan, size_t s, const char *stage,
                               const int *inv_code);
+/* Waits for the last scene's Cloud-Optimized GeoTIFFs (written on a thread of their own while
+ * the next scene is read, when the run has more than one thread); returns their status. Call
+ * after the last scene, and before anything reads the land covers; safe to call when none is
+ * pending. */
+sm_status sm__scene_finish_wait(sm_context *ctx, sm__plan *plan);
 /* Runs the drone pass for drone d. */
 sm_status sm__drone_pass(sm_context *ctx, sm__plan *plan, size_t d);
 

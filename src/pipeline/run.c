@@ -2423,6 +2423,11 @@ sm_status sm_run(sm_context *ctx, const sm_job *job, const sm_run_options *opt)
         inv_code[i] = rs.stands[i].lc_code;
     for (size_t s = 0; s < plan->nscenes && st == SM_OK; s++)
         st = sm__scene_landcover(ctx, plan, s, stage, inv_code);
+    {
+        sm_status fst = sm__scene_finish_wait(ctx, plan); /* the last scene's COG step */
+        if (st == SM_OK)
+            st = fst;
+    }
     free(inv_code);
     if (st != SM_OK)
         goto end;

@@ -912,6 +912,73 @@ static sm_status run_batch(sm_context *ctx, job_arg *args, pthread_t *tids, int 
     return SM_OK;
 }
 
+/* ---- the COG step of a scene, overlapped with the next scene ----
+ * Making the staged land cover (and confidence) a Cloud-Optimized GeoTIFF reads it again,
+ * builds the overviews and compresses: seconds, mostly on one core. With more than one thread
+ * it runs on a thread of its own while the next scene is read and classified; at most one
+ * scene's COG step is in flight, and sm__scene_finish_wait joins it before the land covers are
+ * read. The files are the same either way. */
+struct sm__finisher {
+    pthread_t tid;
+    sm_raster_writer *w[2];
+    sm_context *ctx;
+    sm_status st;
+};
+
+static void *finisher_main(void *arg)
+{
+    struct sm__finisher *f = arg;
+    f->st = SM_OK;
+    for (int k = 0; k < 2 && f->st == SM_OK; k++)
+        if (f->w[k])
+            f->st = sm_raster_writer_finish(f->w[k], f->ctx);
+    return NULL;
+}
+
+sm_status sm__scene_finish_wait(sm_context *ctx, sm__plan *plan)
+{
+    struct sm__finisher *f = plan->finisher;
+    if (!f)
+        return SM_OK;
+    pthread_join(f->tid, NULL);
+    plan->finisher = NULL;
+    sm_status st = f->st;
+    if (st != SM_OK)
+        st = sm_error(ctx, st, "%s", sm_context_message(f->ctx));
+    sm_raster_writer_destroy(f->w[0]);
+    sm_raster_writer_destroy(f->w[1]);
+    sm_context_destroy(f->ctx);
+    free(f);
+    return st;
+}
+
+/* Finishes a scene's writers: here with one thread, else on a thread of its own (after the
+ * previous scene's). Takes the writers (*lw and *cfw become NULL) when it starts the thread. */
+static sm_status finish_writers(sm_context *ctx, sm__plan *plan, sm_raster_writer **lw, sm_raster_writer **cfw)
+{
+    sm_status st = sm__scene_finish_wait(ctx, plan);
+    if (st != SM_OK)
+        return st;
+    struct sm__finisher *f = plan->threads != 1 ? calloc(1, sizeof *f) : NULL;
+    if (f && (f->ctx = sm_context_create()) != NULL) {
+        f->w[0] = *lw;
+        f->w[1] = *cfw;
+        if (pthread_create(&f->tid, NULL, finisher_main, f) == 0) {
+            *lw = NULL;
+            *cfw = NULL;
+            plan->finisher = f;
+            return SM_OK;
+        }
+        sm_context_destroy(f->ctx);
+    }
+    free(f); /* one thread, or none to be had: here */
+    if ((st = sm_raster_writer_finish(*lw, ctx)) != SM_OK)
+        return st;
+    if (*cfw && (st = sm_raster_writer_finish(*cfw, ctx)) != SM_OK)
+        return st;
+    return SM_OK;
+}
+
 typedef struct row_sort {
     size_t idx;
     int64_t row0, row1;
@@ -1175,9 +1242,7 @@ sm_status sm__scene_pass_model(sm_context *ctx, sm__plan *plan, size_t s, const 
         if ((st = sm_progress(ctx, ((double)s + frac) / (double)(plan->nscenes + 1), msg)) != SM_OK)
             goto end;
     }
-    if ((st = sm_raster_writer_finish(lw, ctx)) != SM_OK)
-        goto end;
-    if (cfw && (st = sm_raster_writer_finish(cfw, ctx)) != SM_OK)
+    if ((st = finish_writers(ctx, plan, &lw, &cfw)) != SM_OK)
         goto end;
     size_t observed = 0;
     for (int t = 0; t < nthreads; t++) {
