@@ -193,11 +193,11 @@ if [ -n "$PEERS" ]; then
     say "|---:|---|---:|---:|---:|---:|---|"
     for n in $COUNTS; do
         if [ -n "${QG[$n]:-}" ]; then
-            say "| $n | QGIS native:zonalstatisticsfb | $(wall "${QG[$n]}") | $(cpu "${QG[$n]}") | $(rss "${QG[$n]}") | $(ratio "$(wall "${QG[$n]}")" "${SM[$n,2]}") | |"
+            say "| $n | QGIS native:zonalstatisticsfb | $(wall "${QG[$n]}") | $(cpu "${QG[$n]}") | $(rss "${QG[$n]}") | $(ratio "$(wall "${QG[$n]}")" "${SM[$n,2]:-}") | |"
         fi
         if [ -n "${GR[$n]:-}" ]; then
             steps=$(cat "$OUT/grass_$n.steps" 2>/dev/null || echo "")
-            say "| $n | GRASS v.in.ogr + v.to.rast + r.univar | $(wall "${GR[$n]}") | $(cpu "${GR[$n]}") | $(rss "${GR[$n]}") | $(ratio "$(wall "${GR[$n]}")" "${SM[$n,2]}") | $steps |"
+            say "| $n | GRASS v.in.ogr + v.to.rast + r.univar | $(wall "${GR[$n]}") | $(cpu "${GR[$n]}") | $(rss "${GR[$n]}") | $(ratio "$(wall "${GR[$n]}")" "${SM[$n,2]:-}") | $steps |"
         fi
     done
     say ""
