@@ -11,14 +11,8 @@ if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ] || ! /usr/bin/py
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-# the demo job in a mirror of the source tree (every top-level entry linked), so that its
-# relative paths (../../rasters, protected.geojson, ...) resolve whatever the job names
-mkdir -p "$tmp/examples/nanchong-demo"
-for e in "$src"/*; do [ "$(basename "$e")" = examples ] || ln -s "$e" "$tmp/"; done
-for e in "$src"/examples/nanchong-demo/*; do ln -s "$e" "$tmp/examples/nanchong-demo/"; done
-rm "$tmp/examples/nanchong-demo/job.ini"
-grep -v '^output =' "$src/examples/nanchong-demo/job.ini" > "$tmp/examples/nanchong-demo/job.ini"
-printf '\n[ledger]\npath = none\n' >> "$tmp/examples/nanchong-demo/job.ini"
-job="$tmp/examples/nanchong-demo/job.ini"
+# the demo job in a mirror of the source tree, no ledger (tests/demo_mirror.sh)
+. "$src/tests/demo_mirror.sh"
+demo_mirror "$src" "$tmp"
 "$cli" run "$job" -o "$tmp/out" --quiet || { echo "FAIL: the demo run failed"; exit 1; }
 HOME="$tmp" timeout 300 /usr/bin/python3 "$src/tests/report/check_report.py" "$tmp/out"

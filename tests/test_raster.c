@@ -184,6 +184,42 @@ static void test_mask_band(void **state)
     sm_context_destroy(ctx);
 }
 
+/* A nodata value that only the .aux.xml beside a GeoTIFF gives (GDAL's PAM) counts as nodata:
+ * the direct decoder takes the band's nodata from GDAL, not from the file's tag. Band by band,
+ * and the same values with SINKMAP_DIRECT_TIFF=NO (every read through GDAL). */
+static void test_nodata_from_aux_xml(void **state)
+{
+    (void)state;
+    char p[512];
+    snprintf(p, sizeof p, "%s/pam.tif", tmp);
+    make_raster(p, 3, 3, 0, 30, 10, f_nd, 1, NAN); /* -9999 at (1,1), no nodata tag */
+    GDALDatasetH ds = GDALOpen(p, GA_ReadOnly);    /* read-only: GDAL keeps it in pam.tif.aux.xml */
+    assert_non_null(ds);
+    assert_int_equal(GDALSetRasterNoDataValue(GDALGetRasterBand(ds, 1), -9999), CE_None);
+    GDALClose(ds);
+    char aux[600];
+    snprintf(aux, sizeof aux, "%s.aux.xml", p);
+    FILE *f = fopen(aux, "r");
+    assert_non_null(f);
+    fclose(f);
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1)
+            setenv("SINKMAP_DIRECT_TIFF", "NO", 1);
+        sm_context *ctx = sm_context_create();
+        sm_raster *r = NULL;
+        assert_int_equal(sm_raster_open(&r, ctx, p), SM_OK);
+        sm_grid g = sm_raster_grid(r);
+        sm_window w = {0, 0, 3, 3};
+        double buf[9];
+        assert_int_equal(sm_raster_read(r, ctx, 1, &g, &w, SM_RESAMPLE_NEAREST, buf), SM_OK);
+        for (int i = 0; i < 9; i++)
+            assert_true(i == 4 ? isnan(buf[i]) : buf[i] == 1.0);
+        sm_raster_close(r);
+        sm_context_destroy(ctx);
+    }
+    unsetenv("SINKMAP_DIRECT_TIFF");
+}
+
 static void test_reflectance_scaling(void **state)
 {
     (void)state;
@@ -317,7 +353,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_read_same_grid),      cmocka_unit_test(test_read_coarser),
         cmocka_unit_test(test_nodata_and_errors),   cmocka_unit_test(test_reflectance_scaling),
-        cmocka_unit_test(test_mask_band),
+        cmocka_unit_test(test_mask_band),           cmocka_unit_test(test_nodata_from_aux_xml),
         cmocka_unit_test(test_writer_structure),    cmocka_unit_test(test_writer_overflow),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
