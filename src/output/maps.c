@@ -893,12 +893,91 @@ static void *lc_main(void *arg)
     return NULL;
 }
 
+/* The suspected-changes map, on a surface of its own (so that it can be drawn on a thread while
+ * the other parcel maps are drawn): reads changes.gpkg and the parcel cache, writes
+ * maps/changes.png, fills `info`. */
+typedef struct chg_map {
+    sm_context *ctx; /* the thread's own */
+    const sm_job *job;
+    const view *v;
+    const pcache *pc;
+    const char *chg, *mdir, *footer;
+    sm_map_info info;
+    sm_status st;
+    int running, wanted;
+} chg_map;
+
+static sm_status draw_changes_map(chg_map *cm)
+{
+    sm_context *ctx = cm->ctx;
+    const sm_job *job = cm->job;
+    sm_status st = SM_OK;
+    char sub[256], *path = NULL;
+    cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, PAGE_W, PAGE_H);
+    cairo_t *cr = cairo_create(surf);
+    if (cairo_status(cr) != CAIRO_STATUS_SUCCESS) {
+        st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+        goto end;
+    }
+    {
+        size_t a = 0, b = job->nscenes - 1;
+        if (job->sink_from) {
+            a = (size_t)(sm_job_find_scene(job, job->sink_from) - job->scenes);
+            b = (size_t)(sm_job_find_scene(job, job->sink_to) - job->scenes);
+        }
+        sm_map_info *m = &cm->info;
+        snprintf(m->file, sizeof m->file, "changes.png");
+        snprintf(m->title, sizeof m->title, "疑似变化小班 Suspected changes · %s → %s", job->scenes[a].id,
+                 job->scenes[b].id);
+        snprintf(sub, sizeof sub, "%s · changes.gpkg, 数字为核查顺序 numbers are the rank (1 = most forest lost)",
+                 job->name);
+        page_begin(cr, m->title, sub);
+        size_t counts[16] = {0};
+        if ((st = draw_changes(ctx, cr, cm->v, cm->pc, cm->chg, counts)) != SM_OK)
+            goto end;
+        const sm_style_categorized *cs = sm_style_changes();
+        int row = 0;
+        size_t total = 0;
+        for (size_t k = 0; k < cs->n; k++) {
+            total += counts[k];
+            if (!counts[k])
+                continue;
+            char lab[220];
+            double rgba[4];
+            rgba_parse(cs->colors[k], rgba);
+            snprintf(lab, sizeof lab, "%s (%zu)", cs->labels[k], counts[k]);
+            legend_row(cr, row++, rgba, lab);
+        }
+        char note[128];
+        snprintf(note, sizeof note, "共 %zu 个小班 %zu parcels in all", total + counts[cs->n], total + counts[cs->n]);
+        legend_note(cr, row + 1, note);
+        furniture(cr, cm->v, cm->footer);
+        path = sm__asprintf(ctx, "%s/%s", cm->mdir, m->file);
+        if (!path || (st = page_end(ctx, surf, cm->v, path)) != SM_OK)
+            goto end;
+    }
+end:
+    free(path);
+    cairo_destroy(cr);
+    cairo_surface_destroy(surf);
+    return st;
+}
+
+static void *cm_main(void *arg)
+{
+    chg_map *cm = arg;
+    cm->st = draw_changes_map(cm);
+    return NULL;
+}
+
 sm_status sm_maps_write(sm_context *ctx, const sm_job *job, const char *dir, int threads, sm_map_info **maps_out,
                         size_t *nmaps_out)
 {
     lc_maps lc;
-    pthread_t lc_tid;
+    chg_map cm;
+    pthread_t lc_tid, cm_tid;
     memset(&lc, 0, sizeof lc);
+    memset(&cm, 0, sizeof cm);
     sm_gdal_init();
     *maps_out = NULL;
     *nmaps_out = 0;
@@ -955,6 +1034,26 @@ sm_status sm_maps_write(sm_context *ctx, const sm_job *job, const char *dir, int
     const char *end_id = job->sink_to ? job->sink_to : job->scenes[job->nscenes - 1].id;
     if ((st = pcache_read(ctx, &pc, cr, &v, gpkg, end_id)) != SM_OK)
         goto end;
+    /* the changes map only reads the parcel cache: on a thread of its own (its own surface)
+     * while the carbon and sink maps are drawn here, when the run has more than one thread;
+     * it is listed last either way */
+    cm.job = job;
+    cm.v = &v;
+    cm.pc = &pc;
+    cm.chg = chg;
+    cm.mdir = mdir;
+    cm.footer = footer;
+    cm.wanted = sm__file_exists(chg);
+    if (cm.wanted) {
+        if (!(cm.ctx = sm_context_create())) {
+            st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+            goto end;
+        }
+        if (threads > 1 && pthread_create(&cm_tid, NULL, cm_main, &cm) == 0)
+            cm.running = 1;
+        else
+            cm_main(&cm);
+    }
     page_ctx gm = {&maps, &nmaps, &cap, cr, surf, &v, footer, mdir, &pc};
     char mapfile[64];
     {
@@ -974,49 +1073,26 @@ sm_status sm_maps_write(sm_context *ctx, const sm_job *job, const char *dir, int
         if ((st = graduated_map(ctx, &gm, mapfile, title, sub, pc.sink, sm_style_sink(), "非林分 no stand")) != SM_OK)
             goto end;
     }
-    if (sm__file_exists(chg)) {
-        size_t a = 0, b = job->nscenes - 1;
-        if (job->sink_from) {
-            a = (size_t)(sm_job_find_scene(job, job->sink_from) - job->scenes);
-            b = (size_t)(sm_job_find_scene(job, job->sink_to) - job->scenes);
+    if (cm.running) {
+        pthread_join(cm_tid, NULL);
+        cm.running = 0;
+    }
+    if (cm.wanted) {
+        if (cm.st != SM_OK) {
+            st = sm_error(ctx, cm.st, "%s", sm_context_message(cm.ctx));
+            goto end;
         }
         sm_map_info *m = add_map(ctx, &maps, &nmaps, &cap);
         if (!m) {
             st = SM_ERR_NOMEM;
             goto end;
         }
-        snprintf(m->file, sizeof m->file, "changes.png");
-        snprintf(m->title, sizeof m->title, "疑似变化小班 Suspected changes · %s → %s", job->scenes[a].id,
-                 job->scenes[b].id);
-        snprintf(sub, sizeof sub, "%s · changes.gpkg, 数字为核查顺序 numbers are the rank (1 = most forest lost)",
-                 job->name);
-        page_begin(cr, m->title, sub);
-        size_t counts[16] = {0};
-        if ((st = draw_changes(ctx, cr, &v, &pc, chg, counts)) != SM_OK)
-            goto end;
-        const sm_style_categorized *cs = sm_style_changes();
-        int row = 0;
-        size_t total = 0;
-        for (size_t k = 0; k < cs->n; k++) {
-            total += counts[k];
-            if (!counts[k])
-                continue;
-            char lab[220];
-            double rgba[4];
-            rgba_parse(cs->colors[k], rgba);
-            snprintf(lab, sizeof lab, "%s (%zu)", cs->labels[k], counts[k]);
-            legend_row(cr, row++, rgba, lab);
-        }
-        char note[128];
-        snprintf(note, sizeof note, "共 %zu 个小班 %zu parcels in all", total + counts[cs->n], total + counts[cs->n]);
-        legend_note(cr, row + 1, note);
-        furniture(cr, &v, footer);
-        free(path);
-        path = sm__asprintf(ctx, "%s/%s", mdir, m->file);
-        if (!path || (st = page_end(ctx, surf, &v, path)) != SM_OK)
-            goto end;
+        *m = cm.info;
     }
 end:
+    if (cm.running)
+        pthread_join(cm_tid, NULL);
+    sm_context_destroy(cm.ctx);
     if (lc.running) {
         pthread_join(lc_tid, NULL);
         lc.running = 0;
