@@ -489,6 +489,16 @@ static unsigned byte_sum(const unsigned char *p, size_t n, size_t stride)
     return s & 255u;
 }
 
+/* A Float32 from its four bytes, most significant first, as a double; nodata to NAN. */
+static inline double f32_of(uint8_t b0, uint8_t b1, uint8_t b2, uint8_t b3, double nd)
+{
+    uint32_t u = (uint32_t)b0 << 24 | (uint32_t)b1 << 16 | (uint32_t)b2 << 8 | b3;
+    float f;
+    memcpy(&f, &u, 4);
+    double v = f;
+    return v == nd ? NAN : v;
+}
+
 /* Predictor 3 (floating point), one block row of wc = width*spp values of `bytes` bytes: the
  * row is stored as `bytes` planes of wc bytes, most significant byte first, and the whole
  * plane sequence is differenced byte-wise with a stride of spp bytes (one chain per sample,
@@ -521,11 +531,7 @@ static inline __attribute__((always_inline)) void row_fp(const unsigned char *p,
             s1 = (uint8_t)(s1 + p1[i]);
             s2 = (uint8_t)(s2 + p2[i]);
             s3 = (uint8_t)(s3 + p3[i]);
-            uint32_t u = (uint32_t)s0 << 24 | (uint32_t)s1 << 16 | (uint32_t)s2 << 8 | s3;
-            float f;
-            memcpy(&f, &u, 4);
-            double v = f;
-            out[x - a] = v == nd ? NAN : v;
+            out[x - a] = f32_of(s0, s1, s2, s3, nd);
         }
     } else {
         for (size_t x = a; x < b; x++) {
@@ -615,11 +621,7 @@ static void row_fp32_1(const unsigned char *p, size_t wc, uint32_t a, uint32_t b
         t1 = (uint8_t)(t1 + p1[x]);
         t2 = (uint8_t)(t2 + p2[x]);
         t3 = (uint8_t)(t3 + p3[x]);
-        uint32_t u = (uint32_t)t0 << 24 | (uint32_t)t1 << 16 | (uint32_t)t2 << 8 | t3;
-        float f;
-        memcpy(&f, &u, 4);
-        double v = f;
-        out[x - a] = v == nd ? NAN : v;
+        out[x - a] = f32_of(t0, t1, t2, t3, nd);
     }
 #else
     row_fp(p, wc, 1, 0, a, b, nd, out, 4);

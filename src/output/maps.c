@@ -919,43 +919,41 @@ static sm_status draw_changes_map(chg_map *cm)
         st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
         goto end;
     }
-    {
-        size_t a = 0, b = job->nscenes - 1;
-        if (job->sink_from) {
-            a = (size_t)(sm_job_find_scene(job, job->sink_from) - job->scenes);
-            b = (size_t)(sm_job_find_scene(job, job->sink_to) - job->scenes);
-        }
-        sm_map_info *m = &cm->info;
-        snprintf(m->file, sizeof m->file, "changes.png");
-        snprintf(m->title, sizeof m->title, "疑似变化小班 Suspected changes · %s → %s", job->scenes[a].id,
-                 job->scenes[b].id);
-        snprintf(sub, sizeof sub, "%s · changes.gpkg, 数字为核查顺序 numbers are the rank (1 = most forest lost)",
-                 job->name);
-        page_begin(cr, m->title, sub);
-        size_t counts[16] = {0};
-        if ((st = draw_changes(ctx, cr, cm->v, cm->pc, cm->chg, counts)) != SM_OK)
-            goto end;
-        const sm_style_categorized *cs = sm_style_changes();
-        int row = 0;
-        size_t total = 0;
-        for (size_t k = 0; k < cs->n; k++) {
-            total += counts[k];
-            if (!counts[k])
-                continue;
-            char lab[220];
-            double rgba[4];
-            rgba_parse(cs->colors[k], rgba);
-            snprintf(lab, sizeof lab, "%s (%zu)", cs->labels[k], counts[k]);
-            legend_row(cr, row++, rgba, lab);
-        }
-        char note[128];
-        snprintf(note, sizeof note, "共 %zu 个小班 %zu parcels in all", total + counts[cs->n], total + counts[cs->n]);
-        legend_note(cr, row + 1, note);
-        furniture(cr, cm->v, cm->footer);
-        path = sm__asprintf(ctx, "%s/%s", cm->mdir, m->file);
-        if (!path || (st = page_end(ctx, surf, cm->v, path)) != SM_OK)
-            goto end;
+    size_t a = 0, b = job->nscenes - 1;
+    if (job->sink_from) {
+        a = (size_t)(sm_job_find_scene(job, job->sink_from) - job->scenes);
+        b = (size_t)(sm_job_find_scene(job, job->sink_to) - job->scenes);
     }
+    sm_map_info *m = &cm->info;
+    snprintf(m->file, sizeof m->file, "changes.png");
+    snprintf(m->title, sizeof m->title, "疑似变化小班 Suspected changes · %s → %s", job->scenes[a].id,
+             job->scenes[b].id);
+    snprintf(sub, sizeof sub, "%s · changes.gpkg, 数字为核查顺序 numbers are the rank (1 = most forest lost)",
+             job->name);
+    page_begin(cr, m->title, sub);
+    size_t counts[16] = {0};
+    if ((st = draw_changes(ctx, cr, cm->v, cm->pc, cm->chg, counts)) != SM_OK)
+        goto end;
+    const sm_style_categorized *cs = sm_style_changes();
+    int row = 0;
+    size_t total = 0;
+    for (size_t k = 0; k < cs->n; k++) {
+        total += counts[k];
+        if (!counts[k])
+            continue;
+        char lab[220];
+        double rgba[4];
+        rgba_parse(cs->colors[k], rgba);
+        snprintf(lab, sizeof lab, "%s (%zu)", cs->labels[k], counts[k]);
+        legend_row(cr, row++, rgba, lab);
+    }
+    char note[128];
+    snprintf(note, sizeof note, "共 %zu 个小班 %zu parcels in all", total + counts[cs->n], total + counts[cs->n]);
+    legend_note(cr, row + 1, note);
+    furniture(cr, cm->v, cm->footer);
+    path = sm__asprintf(ctx, "%s/%s", cm->mdir, m->file);
+    if (!path || (st = page_end(ctx, surf, cm->v, path)) != SM_OK)
+        goto end;
 end:
     free(path);
     cairo_destroy(cr);
