@@ -27,6 +27,7 @@ typedef struct sm_results {
     sm_result_field *fields;           /* nfields used */
     double **num;  /* num[k][i]: field k of row i (NAN = null); a column is added without copying */
     char ***text;  /* text[k][i] (NULL = null); text[k] is NULL until field k holds text */
+    int threads;   /* threads the CSV writers may format rows on (0 = one per core) */
 } sm_results;
 
 /* Creates a table for nrows parcels with no fields. Caller frees with sm_results_destroy(). */

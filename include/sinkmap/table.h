@@ -108,6 +108,9 @@ sm_status sm_csv_writer_double(sm_csv_writer *w, double v);
 sm_status sm_csv_writer_long(sm_csv_writer *w, long long v);
 /* Ends the current record. */
 sm_status sm_csv_writer_end_row(sm_csv_writer *w);
+/* Appends whole records formatted elsewhere (by another writer, on a memory stream, with the
+ * same flags but no BOM), between two records of this one. */
+sm_status sm_csv_writer_append(sm_csv_writer *w, const char *records, size_t n);
 /* Flushes and closes (a file opened by the writer) and frees the writer; reports a failed
  * write or close with SM_ERR_IO naming the path. NULL is a no-op returning SM_OK. */
 sm_status sm_csv_writer_close(sm_csv_writer *w);

@@ -885,6 +885,13 @@ sm_status sm_csv_writer_end_row(sm_csv_writer *w)
     return (w->flags & SM_CSV_CRLF) ? put(w, "\r\n", 2) : put(w, "\n", 1);
 }
 
+sm_status sm_csv_writer_append(sm_csv_writer *w, const char *records, size_t n)
+{
+    if (w->fields)
+        return sm_error(w->ctx, SM_ERR_INTERNAL, "%s: records appended inside a record", w->name);
+    return put(w, records, n);
+}
+
 sm_status sm_csv_writer_close(sm_csv_writer *w)
 {
     sm_status st = SM_OK;

@@ -4,6 +4,10 @@
 #include "sinkmap/coverage.h"
 
 #include <math.h>
+#include <stdint.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,7 +61,7 @@
 /* The state of one walk over the edges of one ring. */
 typedef struct walk {
     double *buf;            /* window cells, row-major */
-    unsigned char *crossed; /* one bit per cell: some ring passes through its interior */
+    unsigned char *crossed; /* one byte per cell: 1 when some ring passes through its interior */
     int64_t W, H;           /* window size in cells */
     double w;               /* +1 or -1: orientation times shell/hole */
     double au, av, bu, bv;  /* the whole edge being walked, before clipping */
@@ -100,12 +104,11 @@ static void piece(walk *k, int64_t r0, int64_t j, double us, double vs, double u
         return;
     }
     int64_t i = r0 * k->W + j;
-    unsigned char bit = (unsigned char)(1u << (i & 7));
-    if (!(k->crossed[i >> 3] & bit)) {
+    if (!k->crossed[i]) {
         int on_wall = (us == ue && (vs == ve || us == (double)j || us == (double)(j + 1))) ||
                       (vs == ve && (vs == (double)r0 || vs == (double)(r0 + 1)));
         if (!on_wall && (fabs(du) + fabs(ve - vs) > TINY_PIECE || edge_meets_open_cell(k, r0, j)))
-            k->crossed[i >> 3] |= bit;
+            k->crossed[i] = 1;
     }
     if (du == 0.0)
         return;
@@ -129,12 +132,14 @@ static void walk_band(walk *k, int64_t r0, double us, double vs, double ue, doub
         piece(k, r0, j, us, vs, ue, ve);
         return;
     }
-    double slope = (ve - vs) / (ue - us);
+    /* The slope only when the piece crosses a column line (a steep edge's pieces seldom do):
+     * a division is the dearest step of the walk. */
     double lo = r0 < 0 ? -INFINITY : (double)r0, hi = r0 >= k->H ? INFINITY : (double)(r0 + 1);
     double pu = us, pv = vs;
     if (ue > us) {
         /* Lines m with us < m < ue. */
         double m = floor(us) + 1.0;
+        double slope = m < ue ? (ve - vs) / (ue - us) : 0.0;
         for (; m < ue; m += 1.0) {
             double v = vs + (m - us) * slope;
             v = v < lo ? lo : (v > hi ? hi : v);
@@ -148,6 +153,7 @@ static void walk_band(walk *k, int64_t r0, double us, double vs, double ue, doub
         piece(k, r0, j, pu, pv, ue, ve);
     } else {
         double m = ceil(us) - 1.0;
+        double slope = m > ue ? (ve - vs) / (ue - us) : 0.0;
         for (; m > ue; m -= 1.0) {
             double v = vs + (m - us) * slope;
             v = v < lo ? lo : (v > hi ? hi : v);
@@ -342,6 +348,40 @@ static int ring_is_finite(const sm_ring *ring)
     return 1;
 }
 
+/* Row r's weights are its own entries plus everything in its column below it (the difference
+ * array of the walk); `sums` keeps the running sums of the rows below, so one pass from the
+ * bottom row up both sums and finishes. With SSE2, two cells at a time, the same operations:
+ * max(s, 0) then min(., 1) is clamp01's value (s is never NaN), the choice a mask. */
+static void finish_rows(double *buf, double *sums, const unsigned char *crossed, int64_t W,
+                        int64_t H, int touched)
+{
+    for (int64_t j = 0; j < W; j++)
+        sums[j] = 0.0;
+    for (int64_t r = H - 1; r >= 0; r--) {
+        double *row = buf + r * W;
+        const unsigned char *cr = crossed + r * W;
+        int64_t j = 0;
+#ifdef __SSE2__
+        const __m128d zero = _mm_setzero_pd(), one = _mm_set1_pd(1.0), half = _mm_set1_pd(0.5);
+        for (; j + 2 <= W; j += 2) {
+            __m128d s = _mm_add_pd(_mm_loadu_pd(row + j), _mm_loadu_pd(sums + j));
+            _mm_storeu_pd(sums + j, s);
+            __m128d in = _mm_and_pd(_mm_cmpgt_pd(s, half), one);
+            __m128d m = _mm_castsi128_pd(
+                _mm_set_epi64x(-(long long)(cr[j + 1] != 0), -(long long)(cr[j] != 0)));
+            __m128d when = touched ? one : _mm_min_pd(_mm_max_pd(s, zero), one);
+            _mm_storeu_pd(row + j, _mm_or_pd(_mm_and_pd(m, when), _mm_andnot_pd(m, in)));
+        }
+#endif
+        for (; j < W; j++) {
+            double s = row[j] + sums[j];
+            sums[j] = s;
+            double in = s > 0.5 ? 1.0 : 0.0;
+            row[j] = cr[j] ? (touched ? 1.0 : clamp01(s)) : in;
+        }
+    }
+}
+
 sm_status sm_coverage_compute(sm_coverage *out, sm_context *ctx, const sm_grid *grid,
                               const sm_polygon *parts, size_t nparts, sm_cover_mode mode)
 {
@@ -384,14 +424,15 @@ sm_status sm_coverage_compute(sm_coverage *out, sm_context *ctx, const sm_grid *
     sm_window win = sm_grid_window_for_box(grid, xmin, ymin, xmax, ymax);
     if (win.ncols == 0 || win.nrows == 0)
         goto end;
-    /* The weights, then one bit per cell (crossed by a ring) in the same buffer. */
+    /* The weights, a row of running sums, then one byte per cell (crossed by a ring) in the
+     * same buffer. */
     if (sm_mul_size((size_t)win.ncols, (size_t)win.nrows, &ncells) ||
-        ncells > SIZE_MAX / sizeof(double) - 2 * (ncells / 64 + 1)) {
+        ncells > SIZE_MAX / sizeof(double) / 2 - (size_t)win.ncols - 2) {
         st = sm_error(ctx, SM_ERR_NOMEM, "coverage: window of %lld x %lld cells is too large",
                       (long long)win.ncols, (long long)win.nrows);
         goto end;
     }
-    size_t need = ncells + (ncells + 63) / 64;
+    size_t need = ncells + (size_t)win.ncols + (ncells + 7) / 8;
     if (out->cap < need) {
         double *p = sm_realloc(ctx, out->frac, need * sizeof(double));
         if (!p) {
@@ -424,7 +465,8 @@ sm_status sm_coverage_compute(sm_coverage *out, sm_context *ctx, const sm_grid *
         goto end;
     }
 
-    unsigned char *crossed = (unsigned char *)(buf + ncells);
+    double *sums = buf + ncells;
+    unsigned char *crossed = (unsigned char *)(sums + W);
     walk k = {buf, crossed, W, H, 1.0, 0.0, 0.0, 0.0, 0.0};
     for (size_t p = 0; p < nparts; p++) {
         for (size_t r = 0; r < parts[p].nrings; r++) {
@@ -438,25 +480,8 @@ sm_status sm_coverage_compute(sm_coverage *out, sm_context *ctx, const sm_grid *
             walk_ring(&k, &f, ring);
         }
     }
-    for (int64_t r = H - 2; r >= 0; r--) {
-        double *row = buf + r * W;
-        const double *below = row + W;
-        for (int64_t j = 0; j < W; j++)
-            row[j] += below[j];
-    }
-    /* A cell no ring passes through is wholly inside or outside: exactly 1 or 0, whatever the
-     * rounding of the sums that led to it. A crossed cell is touched. */
-    if (mode == SM_COVER_TOUCHED) {
-        for (size_t i = 0; i < ncells; i++)
-            buf[i] = ((crossed[i >> 3] >> (i & 7)) & 1u) || buf[i] > 0.5 ? 1.0 : 0.0;
-    } else {
-        for (size_t i = 0; i < ncells; i++) {
-            if ((crossed[i >> 3] >> (i & 7)) & 1u)
-                buf[i] = clamp01(buf[i]);
-            else
-                buf[i] = buf[i] > 0.5 ? 1.0 : 0.0;
-        }
-    }
+    /* The suffix sums over rows, bottom up, each row finished as soon as it is summed. */
+    finish_rows(buf, sums, crossed, W, H, mode == SM_COVER_TOUCHED);
     out->win = win;
 
 end:

@@ -10,9 +10,11 @@
 #include <math.h>
 #include <ogr_api.h>
 #include <ogr_srs_api.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/util.h"
 #include "sinkmap/raster.h"
@@ -292,6 +294,142 @@ end:
 }
 
 /* One writer for both layouts: with_fid puts "fid" first; id_field (not NULL) puts the id. */
+/* What a CSV's rows are made of: the parcel's fid and/or id, key fields, then the results. */
+typedef struct csv_layout {
+    const sm_results *r;
+    const sm_parcels *p;
+    int with_fid;
+    const char *id_field;
+    const sm_field_role *keys;
+    size_t nkeys;
+} csv_layout;
+
+static sm_status write_rows(sm_csv_writer *w, const csv_layout *L, size_t i0, size_t i1)
+{
+    const sm_results *r = L->r;
+    sm_status st = SM_OK;
+    for (size_t i = i0; i < i1; i++) {
+        if (L->with_fid && (st = sm_csv_writer_long(w, (long long)sm_parcels_fid(L->p, i))) != SM_OK)
+            return st;
+        if (L->id_field && (st = sm_csv_writer_text(w, sm_parcels_str(L->p, i, SM_FIELD_ID))) != SM_OK)
+            return st;
+        for (size_t k = 0; k < L->nkeys; k++)
+            if ((st = sm_csv_writer_text(w, sm_parcels_str(L->p, i, L->keys[k]))) != SM_OK)
+                return st;
+        for (size_t k = 0; k < r->nfields; k++) {
+            if (r->fields[k].type == SM_RESULT_TEXT)
+                st = sm_csv_writer_text(w, r->text[k] ? r->text[k][i] : NULL);
+            else
+                st = sm_csv_writer_double(w, r->num[k][i]);
+            if (st != SM_OK)
+                return st;
+        }
+        if ((st = sm_csv_writer_end_row(w)) != SM_OK)
+            return st;
+    }
+    return SM_OK;
+}
+
+/* Rows [i0, i1) formatted in memory by one thread, with a context of its own. */
+typedef struct csv_chunk {
+    const csv_layout *L;
+    const char *name;
+    unsigned flags;
+    size_t i0, i1;
+    char *buf;
+    size_t len;
+    sm_context *ctx;
+    sm_status st;
+} csv_chunk;
+
+static void format_chunk(csv_chunk *c)
+{
+    FILE *f = open_memstream(&c->buf, &c->len);
+    sm_csv_writer *w = NULL;
+    if (!f) {
+        c->st = sm_error(c->ctx, SM_ERR_NOMEM, "out of memory formatting %s", c->name);
+        return;
+    }
+    c->st = sm_csv_writer_stream(&w, c->ctx, f, c->name, c->flags & ~(unsigned)SM_CSV_BOM);
+    if (c->st == SM_OK)
+        c->st = write_rows(w, c->L, c->i0, c->i1);
+    if (c->st == SM_OK)
+        c->st = sm_csv_writer_close(w);
+    else
+        sm_csv_writer_destroy(w);
+    if (fclose(f) != 0 && c->st == SM_OK)
+        c->st = sm_error(c->ctx, SM_ERR_NOMEM, "out of memory formatting %s", c->name);
+}
+
+typedef struct csv_team {
+    csv_chunk *chunks;
+    size_t n, stride, first;
+} csv_team;
+
+static void *format_chunks(void *arg)
+{
+    csv_team *t = arg;
+    for (size_t c = t->first; c < t->n; c += t->stride)
+        format_chunk(&t->chunks[c]);
+    return NULL;
+}
+
+#define CSV_CHUNK_ROWS 16384
+
+/* The rows on `threads` threads, chunk by chunk into memory, then written in order: the same
+ * bytes as one writer writing every row. */
+static sm_status write_rows_parallel(sm_csv_writer *w, sm_context *ctx, const csv_layout *L,
+                                     const char *path, unsigned flags, int threads)
+{
+    size_t n = L->r->nrows, nchunks = (n + CSV_CHUNK_ROWS - 1) / CSV_CHUNK_ROWS;
+    csv_chunk *chunks = calloc(nchunks, sizeof *chunks);
+    csv_team *team = calloc((size_t)threads, sizeof *team);
+    pthread_t *tid = calloc((size_t)threads, sizeof *tid);
+    int *started = calloc((size_t)threads, sizeof *started);
+    sm_status st = SM_OK;
+    if (!chunks || !team || !tid || !started) {
+        st = sm_error(ctx, SM_ERR_NOMEM, "out of memory writing %s", path);
+        goto end;
+    }
+    for (size_t c = 0; c < nchunks; c++) {
+        chunks[c] = (csv_chunk){L, path, flags, c * CSV_CHUNK_ROWS,
+                                c + 1 < nchunks ? (c + 1) * CSV_CHUNK_ROWS : n, NULL, 0, NULL, SM_OK};
+        if (!(chunks[c].ctx = sm_context_create())) {
+            st = sm_error(ctx, SM_ERR_NOMEM, "out of memory writing %s", path);
+            goto end;
+        }
+    }
+    for (int t = 0; t < threads; t++) {
+        team[t] = (csv_team){chunks, nchunks, (size_t)threads, (size_t)t};
+        if (t > 0)
+            started[t] = pthread_create(&tid[t], NULL, format_chunks, &team[t]) == 0;
+    }
+    format_chunks(&team[0]);
+    for (int t = 1; t < threads; t++) {
+        if (started[t])
+            pthread_join(tid[t], NULL);
+        else
+            format_chunks(&team[t]); /* no thread to be had: do it here */
+    }
+    for (size_t c = 0; c < nchunks && st == SM_OK; c++) {
+        if (chunks[c].st != SM_OK)
+            st = sm_error(ctx, chunks[c].st, "%s", sm_context_message(chunks[c].ctx));
+        else
+            st = sm_csv_writer_append(w, chunks[c].buf, chunks[c].len);
+    }
+end:
+    if (chunks)
+        for (size_t c = 0; c < nchunks; c++) {
+            free(chunks[c].buf);
+            sm_context_destroy(chunks[c].ctx);
+        }
+    free(chunks);
+    free(team);
+    free(tid);
+    free(started);
+    return st;
+}
+
 static sm_status write_csv(const sm_results *r, sm_context *ctx, const sm_parcels *p, int with_fid,
                            const char *id_field, const sm_field_role *keys, size_t nkeys,
                            const char *path, unsigned flags)
@@ -312,25 +450,17 @@ static sm_status write_csv(const sm_results *r, sm_context *ctx, const sm_parcel
             goto end;
     if ((st = sm_csv_writer_end_row(w)) != SM_OK)
         goto end;
-    for (size_t i = 0; i < r->nrows; i++) {
-        if (with_fid && (st = sm_csv_writer_long(w, (long long)sm_parcels_fid(p, i))) != SM_OK)
-            goto end;
-        if (id_field && (st = sm_csv_writer_text(w, sm_parcels_str(p, i, SM_FIELD_ID))) != SM_OK)
-            goto end;
-        for (size_t k = 0; k < nkeys; k++)
-            if ((st = sm_csv_writer_text(w, sm_parcels_str(p, i, keys[k]))) != SM_OK)
-                goto end;
-        for (size_t k = 0; k < r->nfields; k++) {
-            if (r->fields[k].type == SM_RESULT_TEXT)
-                st = sm_csv_writer_text(w, r->text[k] ? r->text[k][i] : NULL);
-            else
-                st = sm_csv_writer_double(w, r->num[k][i]);
-            if (st != SM_OK)
-                goto end;
-        }
-        if ((st = sm_csv_writer_end_row(w)) != SM_OK)
-            goto end;
-    }
+    csv_layout L = {r, p, with_fid, id_field, keys, nkeys};
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int threads = r->threads > 0 ? r->threads : (ncpu > 0 ? (int)ncpu : 1);
+    if (threads > 64)
+        threads = 64;
+    if (threads > 1 && r->nrows >= 2 * CSV_CHUNK_ROWS)
+        st = write_rows_parallel(w, ctx, &L, path, flags, threads);
+    else
+        st = write_rows(w, &L, 0, r->nrows);
+    if (st != SM_OK)
+        goto end;
     st = sm_csv_writer_close(w);
     w = NULL;
 end:

@@ -736,6 +736,7 @@ static sm_status compute_results(sm_context *ctx, run_state *rs)
     if ((st = sm_results_create(&rs->res, ctx, plan->nparcels)) != SM_OK)
         return st;
     sm_results *r = rs->res;
+    r->threads = plan->threads;
 #define ADD(col, type, unit, meaning, name) \
     if ((st = sm_results_add(r, ctx, name, type, unit, meaning, &(col))) != SM_OK) return st
 #define ADDS(col, type, unit, meaning, fmt, id) \

@@ -317,35 +317,30 @@ static sm_status add_part(worker *w, strip_slot *sl, size_t p, size_t *k)
 }
 
 /* Sums the cells of coverage row `fr` (n cells, starting at cell `base` of the strip) into
- * part k's basic accumulators. */
+ * part k's basic accumulators. Without branches on the cells: weights are never negative, so
+ * adding a zero weight (or 0.0 in place of a skipped term) leaves every sum exactly as
+ * skipping the cell would; the order of the additions is that of sm_stats. */
 static void add_row_basic(worker *w, strip_slot *sl, size_t k, const double *fr, int64_t n, size_t base)
 {
     const zonal_plan *plan = w->plan;
     size_t wc = (size_t)w->win.ncols * (size_t)w->win.nrows;
+    /* the covered weight is summed with the first band: independent chains of additions
+     * side by side (each addition waits for the one before it in its own chain) */
     double cov = sl->parts[k].covered;
-    for (int64_t j = 0; j < n; j++)
-        if (fr[j] > 0.0)
-            cov += fr[j];
-    sl->parts[k].covered = cov;
     for (size_t b = 0; b < plan->nb; b++) {
         basic_acc *a = &sl->bpart[k * plan->nb + b];
         const double *x = w->buf + b * wc + base;
         double count = a->count, sum = a->sum, nodata = a->nodata, mn = a->min, mx = a->max;
+        double cw = b == 0 ? 1.0 : 0.0; /* 0 * c adds +0.0 to cov: no change */
         for (int64_t j = 0; j < n; j++) {
-            double c = fr[j];
-            if (!(c > 0.0))
-                continue;
-            double v = x[j];
-            if (isnan(v)) {
-                nodata += c;
-                continue;
-            }
-            count += c;
-            sum += c * v;
-            if (v < mn)
-                mn = v;
-            if (v > mx)
-                mx = v;
+            double c = fr[j], v = x[j];
+            int nan = isnan(v), valid = !nan && c > 0.0;
+            cov += cw * c;
+            nodata += nan ? c : 0.0;
+            count += valid ? c : 0.0;
+            sum += valid ? c * v : 0.0;
+            mn = valid && v < mn ? v : mn;
+            mx = valid && v > mx ? v : mx;
         }
         a->count = count;
         a->sum = sum;
@@ -353,6 +348,7 @@ static void add_row_basic(worker *w, strip_slot *sl, size_t k, const double *fr,
         a->min = mn;
         a->max = mx;
     }
+    sl->parts[k].covered = cov;
 }
 
 static sm_status add_row_stats(worker *w, strip_slot *sl, size_t k, const double *fr, int64_t n, size_t base)
@@ -385,6 +381,32 @@ static sm_status add_row_stats(worker *w, strip_slot *sl, size_t k, const double
     return SM_OK;
 }
 
+/* Asks the cache for the strip's cells under parcel p's box, in every band, before its
+ * coverage is computed: the strip (tens of MB) has left the cache since it was decoded, and
+ * the coverage walk takes long enough to hide the wait for memory. */
+static void prefetch_cells(const worker *w, const sm_grid *sub, size_t p)
+{
+#if defined(__GNUC__)
+    double x0, y0, x1, y1;
+    if (!sm_parcel_geoms_bbox(w->plan->geoms, p, &x0, &y0, &x1, &y1))
+        return;
+    sm_window cw = sm_grid_window_for_box(sub, x0, y0, x1, y1);
+    size_t wc = (size_t)w->win.ncols * (size_t)w->win.nrows;
+    for (size_t b = 0; b < w->plan->nb; b++) {
+        for (int64_t r = 0; r < cw.nrows; r++) {
+            const double *row = w->buf + b * wc + (size_t)(cw.row0 + r) * (size_t)w->win.ncols + (size_t)cw.col0;
+            for (int64_t j = 0; j < cw.ncols; j += 8)
+                __builtin_prefetch(row + j);
+            __builtin_prefetch(row + cw.ncols - 1);
+        }
+    }
+#else
+    (void)w;
+    (void)sub;
+    (void)p;
+#endif
+}
+
 /* Reads strip m (of plan->work) and sums each parcel that crosses it into a part of `sl`. */
 static sm_status process_strip(worker *w, size_t m, strip_slot *sl)
 {
@@ -406,6 +428,7 @@ static sm_status process_strip(worker *w, size_t m, strip_slot *sl)
     sm_grid sub = sm_grid_subgrid(&plan->grid, win);
     for (size_t a = plan->bstart[s]; a < plan->bstart[s + 1]; a++) {
         size_t p = plan->bucket[a], np = 0, k = 0;
+        prefetch_cells(w, &sub, p);
         const sm_polygon *parts = sm_parcel_geoms_parts(plan->geoms, p, &np);
         if ((st = sm_coverage_compute(&w->cov, w->ctx, &sub, parts, np, plan->mode)) != SM_OK)
             return st;
@@ -953,6 +976,7 @@ sm_status sm_zonal(sm_context *ctx, const char *raster, const char *parcels,
     }
     if ((st = sm_results_create(&res, ctx, n)) != SM_OK)
         goto end;
+    res->threads = opt->threads;
     double cell_area = g.dx * g.dy;
     for (size_t b = 0; b < nb; b++) {
         for (size_t k = 0; k < ndefs; k++) {
