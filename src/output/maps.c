@@ -552,6 +552,25 @@ static sm_status pcache_read(sm_context *ctx, pcache *c, cairo_t *cr, const view
         vlayer_close(&l);
         return sm_error(ctx, SM_ERR_INPUT, "%s: fields area_ha and %s or %s are needed for the maps", gpkg, n1, n2);
     }
+    {
+        /* only the four fields the maps class by are read: the layer has a hundred */
+        const char *keep[4] = {"area_ha", n1, n2, "sink_co2"};
+        int nf = OGR_FD_GetFieldCount(defn), ni = 0;
+        const char **ignored = calloc((size_t)nf + 2, sizeof *ignored);
+        if (ignored) {
+            for (int k = 0; k < nf; k++) {
+                const char *name = OGR_Fld_GetNameRef(OGR_FD_GetFieldDefn(defn, k));
+                int wanted = 0;
+                for (int q = 0; q < 4; q++)
+                    wanted |= strcmp(name, keep[q]) == 0;
+                if (!wanted)
+                    ignored[ni++] = name;
+            }
+            ignored[ni++] = "OGR_STYLE";
+            OGR_L_SetIgnoredFields(l.layer, ignored); /* an optimisation: its failure changes nothing */
+            free(ignored);
+        }
+    }
     OGRFeatureH f;
     while ((f = OGR_L_GetNextFeature(l.layer)) != NULL) {
         if (c->n == c->cap) {

@@ -211,4 +211,34 @@ void sm__ref_layer_free(sm__ref_layer *r);
 /* Rows per strip for a grid of `ncols` columns: about 4 million cells, 16..512 rows. */
 int64_t sm__strip_rows(int64_t ncols);
 
+/* An ordered pipeline over n items (strips of a pass, src/pipeline/pipe.c): `threads` workers
+ * each take the next item as soon as they are free, at most 2 × threads items ahead of the
+ * merge, and compute it into a slot of its own; the calling thread merges the items strictly in
+ * order (so the sums come out the same for any number of threads) while the workers go on. With
+ * one thread it computes and merges each item in turn. A worker's failure (its context holds the
+ * message) or a merge's stops the pipeline and is returned, the worker's message on `ctx`. */
+typedef struct sm__pipe_ops {
+    void *arg;
+    /* item m into slot k (k < sm__pipe_slots(threads)), on worker t */
+    sm_status (*work)(void *arg, int t, size_t m, size_t k);
+    /* item m, from slot k, on the calling thread, in item order */
+    sm_status (*merge)(void *arg, sm_context *ctx, size_t m, size_t k);
+    /* worker t's context (for the message of a failure) */
+    sm_context *(*worker_ctx)(void *arg, int t);
+} sm__pipe_ops;
+
+size_t sm__pipe_slots(int threads);
+
+/* The rows [row0, row1) of the grid that item idx covers. */
+typedef struct sm__rowspan {
+    size_t idx;
+    int64_t row0, row1;
+} sm__rowspan;
+
+/* For strips of `strip` rows (nstrips of them), the items crossing each: strip q's are
+ * (*bucket)[(*bstart)[q] .. (*bstart)[q + 1]), in the order of `items`. Caller frees both. */
+sm_status sm__strip_lists(sm_context *ctx, const sm__rowspan *items, size_t n, int64_t strip, int64_t nstrips,
+                          size_t **bstart, size_t **bucket);
+sm_status sm__pipe_run(sm_context *ctx, size_t n, int threads, const sm__pipe_ops *ops);
+
 #endif

@@ -1268,6 +1268,66 @@ end:
     return st;
 }
 
+/* The pixels of each (from, to) pair of land-cover codes, counted over strips of rows: the
+ * strips in T runs, one per counter, each with its own handles and table (in a run the
+ * decoder's block cache serves consecutive strips); the tables are then added. Counts are
+ * whole numbers below 2^53, so the sums are exact in any order. */
+typedef struct trans_count {
+    sm_context *ctx; /* the counter's own */
+    const char *pa, *pb;
+    const sm_grid *g;
+    int64_t strip;
+    size_t s0, s1; /* strips s0 .. s1 - 1 */
+    double counts[SM__NCODES][SM__NCODES];
+    sm_status st;
+} trans_count;
+
+static sm_status count_transitions(trans_count *tc)
+{
+    sm_raster *ra = NULL, *rb = NULL;
+    double *ba = NULL, *bb = NULL;
+    const sm_grid *g = tc->g;
+    sm_status st;
+    memset(tc->counts, 0, sizeof tc->counts);
+    if ((st = sm_raster_open(&ra, tc->ctx, tc->pa)) != SM_OK || (st = sm_raster_open(&rb, tc->ctx, tc->pb)) != SM_OK)
+        goto end;
+    size_t n = (size_t)tc->strip * (size_t)g->ncols;
+    ba = malloc(n * sizeof *ba);
+    bb = malloc(n * sizeof *bb);
+    if (!ba || !bb) {
+        st = sm_error(tc->ctx, SM_ERR_NOMEM, "out of memory");
+        goto end;
+    }
+    for (size_t k = tc->s0; k < tc->s1; k++) {
+        int64_t r0 = (int64_t)k * tc->strip;
+        sm_window win = {0, r0, g->ncols, r0 + tc->strip > g->nrows ? g->nrows - r0 : tc->strip};
+        if ((st = sm_raster_read(ra, tc->ctx, 1, g, &win, SM_RESAMPLE_NEAREST, ba)) != SM_OK ||
+            (st = sm_raster_read(rb, tc->ctx, 1, g, &win, SM_RESAMPLE_NEAREST, bb)) != SM_OK)
+            goto end;
+        size_t m = (size_t)win.ncols * (size_t)win.nrows;
+        for (size_t i = 0; i < m; i++) {
+            if (isnan(ba[i]) || isnan(bb[i]))
+                continue; /* nodata in either */
+            int x = (int)ba[i], y = (int)bb[i];
+            if (x > 0 && x < SM__NCODES && y > 0 && y < SM__NCODES)
+                tc->counts[x][y] += 1;
+        }
+    }
+end:
+    sm_raster_close(ra);
+    sm_raster_close(rb);
+    free(ba);
+    free(bb);
+    return st;
+}
+
+static void *count_transitions_main(void *arg)
+{
+    trans_count *tc = arg;
+    tc->st = count_transitions(tc);
+    return NULL;
+}
+
 /* transitions.csv: land cover from the period's first scene to its last, in pixels, ha and mu,
  * read back from the two written land-cover rasters strip by strip. */
 static sm_status write_transitions(sm_context *ctx, run_state *rs, const char *stage, const char *path)
@@ -1277,43 +1337,53 @@ static sm_status write_transitions(sm_context *ctx, run_state *rs, const char *s
     change_scenes(plan, &a, &b);
     if (a == b)
         return SM_OK;
-    sm_status st;
-    sm_raster *ra = NULL, *rb = NULL;
-    double *ba = NULL, *bb = NULL;
+    sm_status st = SM_OK;
     sm_csv_writer *w = NULL;
     double counts[SM__NCODES][SM__NCODES];
     memset(counts, 0, sizeof counts);
-    char *pa = sm__asprintf(ctx, "%s/landcover_%s.tif", stage, plan->scenes[a].job->id);
-    char *pb = sm__asprintf(ctx, "%s/landcover_%s.tif", stage, plan->scenes[b].job->id);
-    if (!pa || !pb) {
-        st = SM_ERR_NOMEM;
-        goto end;
-    }
-    if ((st = sm_raster_open(&ra, ctx, pa)) != SM_OK || (st = sm_raster_open(&rb, ctx, pb)) != SM_OK)
-        goto end;
     const sm_grid *g = &plan->grid;
     int64_t strip = sm__strip_rows(g->ncols);
-    size_t n = (size_t)strip * (size_t)g->ncols;
-    ba = malloc(n * sizeof *ba);
-    bb = malloc(n * sizeof *bb);
-    if (!ba || !bb) {
+    size_t nstrips = (size_t)((g->nrows + strip - 1) / strip);
+    size_t nt = plan->threads > 1 ? (size_t)plan->threads : 1;
+    if (nt > nstrips)
+        nt = nstrips ? nstrips : 1;
+    char *pa = sm__asprintf(ctx, "%s/landcover_%s.tif", stage, plan->scenes[a].job->id);
+    char *pb = sm__asprintf(ctx, "%s/landcover_%s.tif", stage, plan->scenes[b].job->id);
+    trans_count *tcs = calloc(nt, sizeof *tcs);
+    pthread_t *tids = calloc(nt, sizeof *tids);
+    int *started = calloc(nt, sizeof *started);
+    if (!pa || !pb || !tcs || !tids || !started) {
         st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
         goto end;
     }
-    for (int64_t r0 = 0; r0 < g->nrows; r0 += strip) {
-        sm_window win = {0, r0, g->ncols, r0 + strip > g->nrows ? g->nrows - r0 : strip};
-        if ((st = sm_raster_read(ra, ctx, 1, g, &win, SM_RESAMPLE_NEAREST, ba)) != SM_OK ||
-            (st = sm_raster_read(rb, ctx, 1, g, &win, SM_RESAMPLE_NEAREST, bb)) != SM_OK)
+    for (size_t t = 0; t < nt; t++) {
+        tcs[t] = (trans_count){sm_context_create(), pa, pb, g, strip, t * nstrips / nt, (t + 1) * nstrips / nt,
+                               {{0}}, SM_OK};
+        if (!tcs[t].ctx) {
+            st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
             goto end;
-        size_t m = (size_t)win.ncols * (size_t)win.nrows;
-        for (size_t i = 0; i < m; i++) {
-            if (isnan(ba[i]) || isnan(bb[i]))
-                continue; /* nodata in either */
-            int x = (int)ba[i], y = (int)bb[i];
-            if (x > 0 && x < SM__NCODES && y > 0 && y < SM__NCODES)
-                counts[x][y] += 1;
         }
     }
+    for (size_t t = 1; t < nt; t++)
+        started[t] = pthread_create(&tids[t], NULL, count_transitions_main, &tcs[t]) == 0;
+    count_transitions_main(&tcs[0]);
+    for (size_t t = 1; t < nt; t++) {
+        if (started[t])
+            pthread_join(tids[t], NULL);
+        else
+            count_transitions_main(&tcs[t]); /* no thread to be had: here */
+    }
+    for (size_t t = 0; t < nt && st == SM_OK; t++) {
+        if (tcs[t].st != SM_OK) {
+            st = sm_error(ctx, tcs[t].st, "%s", sm_context_message(tcs[t].ctx));
+            break;
+        }
+        for (int x = 0; x < SM__NCODES; x++)
+            for (int y = 0; y < SM__NCODES; y++)
+                counts[x][y] += tcs[t].counts[x][y];
+    }
+    if (st != SM_OK)
+        goto end;
     if ((st = sm_csv_writer_open(&w, ctx, path, SM_CSV_BOM)) != SM_OK)
         goto end;
     const char *head[] = {"from_code", "from_name", "to_code", "to_name", "pixels", "area_ha", "area_mu"};
@@ -1342,10 +1412,12 @@ static sm_status write_transitions(sm_context *ctx, run_state *rs, const char *s
     w = NULL;
 end:
     sm_csv_writer_destroy(w);
-    sm_raster_close(ra);
-    sm_raster_close(rb);
-    free(ba);
-    free(bb);
+    if (tcs)
+        for (size_t t = 0; t < nt; t++)
+            sm_context_destroy(tcs[t].ctx);
+    free(tcs);
+    free(tids);
+    free(started);
     free(pa);
     free(pb);
     return st;

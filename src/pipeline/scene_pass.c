@@ -979,14 +979,9 @@ static sm_status finish_writers(sm_context *ctx, sm__plan *plan, sm_raster_write
     return SM_OK;
 }
 
-typedef struct row_sort {
-    size_t idx;
-    int64_t row0, row1;
-} row_sort;
-
 static int cmp_rows(const void *a, const void *b)
 {
-    const row_sort *x = a, *y = b;
+    const sm__rowspan *x = a, *y = b;
     if (x->row0 != y->row0)
         return x->row0 < y->row0 ? -1 : 1;
     return x->idx < y->idx ? -1 : (x->idx > y->idx);
@@ -1001,11 +996,11 @@ static void merge_acc(sm__scene_acc *dst, const sm__scene_acc *src)
     dst->nbr_w += src->nbr_w;
 }
 
-/* Writes a worker's strip to a raster, a chunk of whole tiles at a time: its classes (conf 0)
- * or its confidence (conf 1). */
-static sm_status write_strip(sm_raster_writer *rw, sm_context *ctx, const worker *w, int conf, double *buf)
+/* Writes a strip to a raster, a chunk of whole tiles at a time: its classes `cls` (when `conf`
+ * is NULL) or its confidence `conf`. */
+static sm_status write_strip(sm_raster_writer *rw, sm_context *ctx, const sm_window *win, const uint8_t *cls,
+                             const float *conf, double *buf)
 {
-    const sm_window *win = &w->win;
     for (int64_t c0 = 0; c0 < win->ncols; c0 += SCENE_CHUNK_COLS) {
         sm_window cw = *win;
         cw.col0 = win->col0 + c0;
@@ -1014,13 +1009,123 @@ static sm_status write_strip(sm_raster_writer *rw, sm_context *ctx, const worker
             size_t at = (size_t)y * (size_t)win->ncols + (size_t)c0;
             double *dst = buf + (size_t)y * (size_t)cw.ncols;
             for (int64_t x = 0; x < cw.ncols; x++)
-                dst[x] = conf ? (double)w->conf[at + (size_t)x] : (double)w->cls[at + (size_t)x];
+                dst[x] = conf ? (double)conf[at + (size_t)x] : (double)cls[at + (size_t)x];
         }
         sm_status st = sm_raster_writer_write(rw, ctx, 1, &cw, buf);
         if (st != SM_OK)
             return st;
     }
     return SM_OK;
+}
+
+/* ---- the pass over the strips ----
+ * Strips go through the ordered pipeline (sm__pipe_run): a worker takes the next strip as soon
+ * as it is free and leaves its classes, confidence and parcel partials in the strip's slot;
+ * this thread merges the slots and writes the strips in strip order while the workers go on. So
+ * the sums are made in the same order, and the files are the same, for any number of threads;
+ * no worker waits for another's strip, nor for the writes. */
+typedef struct scene_slot {
+    sm_window win;
+    uint8_t *cls;
+    float *conf;
+    part_acc *parts;
+    size_t nparts, cap_parts;
+} scene_slot;
+
+typedef struct scene_pipe {
+    sm__plan *plan;
+    size_t scene;
+    int64_t strip, nstrips;
+    const size_t *bstart, *bucket; /* strip q's parcels: bucket[bstart[q] .. bstart[q + 1]) */
+    sm_raster_writer *lw, *cfw;
+    double *lcbuf;
+    worker *workers;
+    scene_slot *slots;
+} scene_pipe;
+
+/* Strip m into slot k on worker t: the worker fills the slot's buffers and partials. */
+static sm_status pipe_work(void *arg, int t, size_t m, size_t k)
+{
+    scene_pipe *pp = arg;
+    worker *w = &pp->workers[t];
+    scene_slot *sl = &pp->slots[k];
+    w->win = strip_window(&pp->plan->grid, (int64_t)m * pp->strip, pp->strip);
+    w->cls = sl->cls;
+    w->conf = sl->conf;
+    w->parts = sl->parts;
+    w->cap_parts = sl->cap_parts;
+    sm_status st = process_strip(w, pp->bucket + pp->bstart[m], pp->bstart[m + 1] - pp->bstart[m]);
+    sl->parts = w->parts; /* grown, maybe */
+    sl->cap_parts = w->cap_parts;
+    sl->nparts = w->nparts;
+    sl->win = w->win;
+    w->cls = NULL;
+    w->conf = NULL;
+    w->parts = NULL;
+    w->cap_parts = 0;
+    return st;
+}
+
+/* Merges strip m (slot k) into the plan's sums, writes its classes (and confidence). */
+static sm_status pipe_merge(void *arg, sm_context *ctx, size_t m, size_t k)
+{
+    scene_pipe *pp = arg;
+    const scene_slot *sl = &pp->slots[k];
+    sm__plan *plan = pp->plan;
+    sm_status st;
+    for (size_t q = 0; q < sl->nparts; q++)
+        merge_acc(&plan->acc[sl->parts[q].parcel * plan->nscenes + pp->scene], &sl->parts[q].acc);
+    if ((st = write_strip(pp->lw, ctx, &sl->win, sl->cls, NULL, pp->lcbuf)) != SM_OK)
+        return st;
+    if (pp->cfw && (st = write_strip(pp->cfw, ctx, &sl->win, NULL, sl->conf, pp->lcbuf)) != SM_OK)
+        return st;
+    char msg[128];
+    snprintf(msg, sizeof msg, "scene %s: land cover and parcel sums", plan->scenes[pp->scene].job->id);
+    double frac = (double)(m + 1) / (double)pp->nstrips;
+    return sm_progress(ctx, ((double)pp->scene + frac) / (double)(plan->nscenes + 1), msg);
+}
+
+static sm_context *pipe_ctx(void *arg, int t)
+{
+    return ((scene_pipe *)arg)->workers[t].ctx;
+}
+
+static sm_status run_pipe(sm_context *ctx, scene_pipe *pp, int nthreads)
+{
+    sm_status st = SM_OK;
+    size_t n = (size_t)pp->strip * (size_t)pp->plan->grid.ncols, nslots = sm__pipe_slots(nthreads);
+    int need_conf = pp->cfw || pp->workers[0].model;
+    /* the strips' buffers live in the slots: the workers' own are not needed */
+    for (int t = 0; t < nthreads; t++) {
+        worker *w = &pp->workers[t];
+        free(w->cls);
+        free(w->conf);
+        free(w->parts);
+        w->cls = NULL;
+        w->conf = NULL;
+        w->parts = NULL;
+        w->cap_parts = 0;
+    }
+    if (!(pp->slots = calloc(nslots, sizeof *pp->slots)))
+        return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+    for (size_t k = 0; k < nslots && st == SM_OK; k++) {
+        pp->slots[k].cls = malloc(n);
+        pp->slots[k].conf = need_conf ? malloc(n * sizeof(float)) : NULL;
+        if (!pp->slots[k].cls || (need_conf && !pp->slots[k].conf))
+            st = sm_error(ctx, SM_ERR_NOMEM, "out of memory for a strip of %zu cells", n);
+    }
+    if (st == SM_OK) {
+        sm__pipe_ops ops = {pp, pipe_work, pipe_merge, pipe_ctx};
+        st = sm__pipe_run(ctx, (size_t)pp->nstrips, nthreads, &ops);
+    }
+    for (size_t k = 0; k < nslots; k++) {
+        free(pp->slots[k].cls);
+        free(pp->slots[k].conf);
+        free(pp->slots[k].parts);
+    }
+    free(pp->slots);
+    pp->slots = NULL;
+    return st;
 }
 
 sm_status sm__scene_pass(sm_context *ctx, sm__plan *plan, size_t s, const char *lc_path)
@@ -1144,27 +1249,18 @@ sm_status sm__scene_pass_model(sm_context *ctx, sm__plan *plan, size_t s, const 
     if (nthreads > nstrips)
         nthreads = (int)nstrips;
     worker *workers = calloc((size_t)nthreads, sizeof *workers);
-    row_sort *order = malloc((plan->nparcels ? plan->nparcels : 1) * sizeof *order);
-    size_t **active = calloc((size_t)nthreads, sizeof *active);
-    size_t *nactive = calloc((size_t)nthreads, sizeof *nactive);
-    job_arg *args = calloc((size_t)nthreads, sizeof *args);
-    pthread_t *tids = calloc((size_t)nthreads, sizeof *tids);
+    sm__rowspan *order = malloc((plan->nparcels ? plan->nparcels : 1) * sizeof *order);
+    size_t *bstart = NULL, *bucket = NULL;
     sm_raster_writer *lw = NULL, *cfw = NULL;
     int64_t lcw = g->ncols < SCENE_CHUNK_COLS ? g->ncols : SCENE_CHUNK_COLS;
     double *lcbuf = malloc((size_t)strip * (size_t)lcw * sizeof *lcbuf); /* a chunk, for the writer */
-    if (!lcbuf || !workers || !order || !active || !nactive || !args || !tids) {
+    if (!lcbuf || !workers || !order) {
         st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
         goto end;
     }
-    for (int t = 0; t < nthreads; t++) {
-        active[t] = malloc((plan->nparcels ? plan->nparcels : 1) * sizeof(size_t));
-        if (!active[t]) {
-            st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
-            goto end;
-        }
+    for (int t = 0; t < nthreads; t++)
         if ((st = worker_init(&workers[t], ctx, plan, s, strip, model, NULL)) != SM_OK)
             goto end;
-    }
     /* Parcels in the order of their first row on the grid. */
     size_t norder = 0;
     for (size_t p = 0; p < plan->nparcels; p++) {
@@ -1202,46 +1298,13 @@ sm_status sm__scene_pass_model(sm_context *ctx, sm__plan *plan, size_t s, const 
         if ((st = sm_raster_writer_create(&cfw, ctx, model->conf_path, g, plan->grid_wkt, &co)) != SM_OK)
             goto end;
     }
-    size_t first = 0; /* parcels before `first` ended above the current strip */
-    char msg[128];
-    for (int64_t s0 = 0; s0 < nstrips; s0 += nthreads) {
-        int nb = (int)((nstrips - s0) < nthreads ? (nstrips - s0) : nthreads);
-        for (int t = 0; t < nb; t++) {
-            worker *w = &workers[t];
-            int64_t r0 = (s0 + t) * strip;
-            w->win = strip_window(g, r0, strip);
-            nactive[t] = 0;
-            for (size_t k = first; k < norder && order[k].row0 < r0 + w->win.nrows; k++)
-                if (order[k].row1 > r0)
-                    active[t][nactive[t]++] = order[k].idx;
-            args[t].w = w;
-            args[t].active = active[t];
-            args[t].nactive = nactive[t];
-        }
-        if ((st = run_batch(ctx, args, tids, nb)) != SM_OK)
-            goto end;
-        /* Merge in strip order: the same sums in the same order for any thread count. */
-        for (int t = 0; t < nb; t++) {
-            worker *w = &workers[t];
-            if (w->status != SM_OK) {
-                st = sm_error(ctx, w->status, "%s", sm_context_message(w->ctx));
-                goto end;
-            }
-            for (size_t k = 0; k < w->nparts; k++)
-                merge_acc(&plan->acc[w->parts[k].parcel * plan->nscenes + s], &w->parts[k].acc);
-            if ((st = write_strip(lw, ctx, w, 0, lcbuf)) != SM_OK)
-                goto end;
-            if (cfw && (st = write_strip(cfw, ctx, w, 1, lcbuf)) != SM_OK)
-                goto end;
-        }
-        int64_t done_row = (s0 + nb) * strip;
-        while (first < norder && order[first].row1 <= done_row)
-            first++;
-        snprintf(msg, sizeof msg, "scene %s: land cover and parcel sums", plan->scenes[s].job->id);
-        double frac = (double)(s0 + nb) / (double)nstrips;
-        if ((st = sm_progress(ctx, ((double)s + frac) / (double)(plan->nscenes + 1), msg)) != SM_OK)
-            goto end;
-    }
+    /* The parcels each strip crosses (CSR lists, in the order above). */
+    if ((st = sm__strip_lists(ctx, order, norder, strip, nstrips, &bstart, &bucket)) != SM_OK)
+        goto end;
+    scene_pipe pp = {plan, s, strip, nstrips, bstart, bucket, lw, cfw, lcbuf, workers, NULL};
+    st = run_pipe(ctx, &pp, nthreads);
+    if (st != SM_OK)
+        goto end;
     if ((st = finish_writers(ctx, plan, &lw, &cfw)) != SM_OK)
         goto end;
     size_t observed = 0;
@@ -1267,15 +1330,10 @@ end:
     if (workers)
         for (int t = 0; t < nthreads; t++)
             worker_free(&workers[t]);
-    if (active)
-        for (int t = 0; t < nthreads; t++)
-            free(active[t]);
     free(workers);
     free(order);
-    free(active);
-    free(nactive);
-    free(args);
-    free(tids);
+    free(bstart);
+    free(bucket);
     free(lcbuf);
     return st;
 }

@@ -10,7 +10,6 @@
 #include <cpl_error.h>
 #include <gdal.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,9 +167,6 @@ typedef struct part {
 /* The partials of one strip, from the worker that computes them until the main thread has
  * merged them. */
 typedef struct strip_slot {
-    int done;
-    sm_status status;
-    int worker; /* who computed it (on failure, its context holds the message) */
     part *parts;
     size_t nparts, cap_parts;
     basic_acc *bpart; /* cap_parts * nb */
@@ -181,24 +177,11 @@ typedef struct strip_slot {
 typedef struct worker {
     sm_context *ctx;
     const zonal_plan *plan;
-    struct sched *sched;
-    int index;
     sm_raster *r, *wr;
     double *buf, *wbuf; /* nb windows, then the weights' window */
     sm_coverage cov;
     sm_window win;
 } worker;
-
-/* Strips go to whichever worker is free, at most `nslots` ahead of the merge. */
-typedef struct sched {
-    pthread_mutex_t mu;
-    pthread_cond_t work_cv, done_cv;
-    size_t next;   /* the next strip (index into plan->work) to hand out */
-    size_t merged; /* strips merged so far */
-    size_t nslots;
-    int stop;
-    strip_slot *slots; /* strip m uses slots[m % nslots] */
-} sched;
 
 static void slot_free(strip_slot *sl, size_t nb)
 {
@@ -449,35 +432,6 @@ static sm_status process_strip(worker *w, size_t m, strip_slot *sl)
     return SM_OK;
 }
 
-/* A worker thread: takes the next strip while it is within nslots of the merge, computes it
- * into its slot, hands it over; stops at the end, on `stop`, or after a failure. */
-static void *worker_main(void *arg)
-{
-    worker *w = arg;
-    sched *q = w->sched;
-    for (;;) {
-        pthread_mutex_lock(&q->mu);
-        while (!q->stop && q->next < w->plan->nwork && q->next >= q->merged + q->nslots)
-            pthread_cond_wait(&q->work_cv, &q->mu);
-        if (q->stop || q->next >= w->plan->nwork) {
-            pthread_mutex_unlock(&q->mu);
-            return NULL;
-        }
-        size_t m = q->next++;
-        pthread_mutex_unlock(&q->mu);
-        strip_slot *sl = &q->slots[m % q->nslots];
-        sm_status st = process_strip(w, m, sl);
-        pthread_mutex_lock(&q->mu);
-        sl->status = st;
-        sl->worker = w->index;
-        sl->done = 1;
-        pthread_cond_signal(&q->done_cv);
-        pthread_mutex_unlock(&q->mu);
-        if (st != SM_OK)
-            return NULL; /* its context keeps the message */
-    }
-}
-
 /* Where the partials go: per parcel the covered cells, per parcel and band an accumulator. */
 typedef struct zonal_totals {
     double *covered;
@@ -509,80 +463,48 @@ static sm_status merge_slot(sm_context *ctx, const zonal_plan *plan, strip_slot 
     return SM_OK;
 }
 
-/* The pass over the raster: strips computed by the workers (inline with one), merged here in
- * order. Errors carry the failing worker's message. */
+/* The pass over the raster: strips computed by the workers through the ordered pipeline
+ * (sm__pipe_run), merged here in order. Errors carry the failing worker's message. */
+typedef struct zonal_pass {
+    const zonal_plan *plan;
+    worker *workers;
+    strip_slot *slots;
+    zonal_totals *tot;
+} zonal_pass;
+
+static sm_status pass_work(void *arg, int t, size_t m, size_t k)
+{
+    zonal_pass *zp = arg;
+    return process_strip(&zp->workers[t], m, &zp->slots[k]);
+}
+
+static sm_status pass_merge(void *arg, sm_context *ctx, size_t m, size_t k)
+{
+    zonal_pass *zp = arg;
+    sm_status st = merge_slot(ctx, zp->plan, &zp->slots[k], zp->tot);
+    if (st != SM_OK)
+        return st;
+    return sm_progress(ctx, (double)(m + 1) / (double)zp->plan->nwork, "zonal statistics");
+}
+
+static sm_context *pass_ctx(void *arg, int t)
+{
+    return ((zonal_pass *)arg)->workers[t].ctx;
+}
+
 static sm_status run_pass(sm_context *ctx, const zonal_plan *plan, worker *workers, int nthreads,
                           zonal_totals *tot)
 {
-    sm_status st = SM_OK;
-    sched q;
-    memset(&q, 0, sizeof q);
-    q.nslots = nthreads > 1 ? 2 * (size_t)nthreads : 1;
-    q.slots = calloc(q.nslots, sizeof *q.slots);
-    pthread_t *tids = calloc((size_t)nthreads, sizeof *tids);
-    if (!q.slots || !tids) {
-        st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
-        goto end;
-    }
-    if (nthreads == 1) {
-        for (size_t m = 0; m < plan->nwork; m++) {
-            if ((st = process_strip(&workers[0], m, &q.slots[0])) != SM_OK) {
-                st = sm_error(ctx, st, "%s", sm_context_message(workers[0].ctx));
-                goto end;
-            }
-            if ((st = merge_slot(ctx, plan, &q.slots[0], tot)) != SM_OK)
-                goto end;
-            if ((st = sm_progress(ctx, (double)(m + 1) / (double)plan->nwork, "zonal statistics")) != SM_OK)
-                goto end;
-        }
-        goto end;
-    }
-    pthread_mutex_init(&q.mu, NULL);
-    pthread_cond_init(&q.work_cv, NULL);
-    pthread_cond_init(&q.done_cv, NULL);
-    int started = 0;
-    for (; started < nthreads; started++) {
-        workers[started].sched = &q;
-        workers[started].index = started;
-        if (pthread_create(&tids[started], NULL, worker_main, &workers[started]) != 0)
-            break;
-    }
-    if (started < nthreads)
-        st = sm_error(ctx, SM_ERR_INTERNAL, "cannot start a worker thread");
-    for (size_t m = 0; st == SM_OK && m < plan->nwork; m++) {
-        strip_slot *sl = &q.slots[m % q.nslots];
-        pthread_mutex_lock(&q.mu);
-        while (!sl->done)
-            pthread_cond_wait(&q.done_cv, &q.mu);
-        pthread_mutex_unlock(&q.mu);
-        if (sl->status != SM_OK) {
-            st = sm_error(ctx, sl->status, "%s", sm_context_message(workers[sl->worker].ctx));
-            break;
-        }
-        if ((st = merge_slot(ctx, plan, sl, tot)) != SM_OK)
-            break;
-        pthread_mutex_lock(&q.mu);
-        sl->done = 0;
-        q.merged = m + 1;
-        pthread_cond_broadcast(&q.work_cv);
-        pthread_mutex_unlock(&q.mu);
-        st = sm_progress(ctx, (double)(m + 1) / (double)plan->nwork, "zonal statistics");
-    }
-    pthread_mutex_lock(&q.mu);
-    q.stop = 1;
-    pthread_cond_broadcast(&q.work_cv);
-    pthread_mutex_unlock(&q.mu);
-    for (int t = 0; t < started; t++)
-        pthread_join(tids[t], NULL);
-    pthread_cond_destroy(&q.done_cv);
-    pthread_cond_destroy(&q.work_cv);
-    pthread_mutex_destroy(&q.mu);
-end:
-    if (q.slots)
-        for (size_t k = 0; k < q.nslots; k++)
-            slot_free(&q.slots[k], plan->nb);
-    free(q.slots);
-    free(tids);
+    size_t nslots = sm__pipe_slots(nthreads);
+    strip_slot *slots = calloc(nslots, sizeof *slots);
+    if (!slots)
+        return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+    zonal_pass zp = {plan, workers, slots, tot};
+    sm__pipe_ops ops = {&zp, pass_work, pass_merge, pass_ctx};
+    sm_status st = sm__pipe_run(ctx, plan->nwork, nthreads, &ops);
+    for (size_t k = 0; k < nslots; k++)
+        slot_free(&slots[k], plan->nb);
+    free(slots);
     return st;
 }
 
@@ -884,9 +806,10 @@ sm_status sm_zonal(sm_context *ctx, const char *raster, const char *parcels,
     if (nitems == 0)
         sm_warn(ctx, "%s: no parcel of %s overlaps the raster; every statistic is empty", raster, parcels);
     {
-        /* Left to right: a counting sort on the first column, stable (ties keep parcel order). */
+        /* Left to right: a counting sort on the first column, stable (ties keep parcel order);
+         * then the parcels each strip crosses (CSR lists, left to right within a strip). */
         size_t *colpos = calloc((size_t)g.ncols + 1, sizeof *colpos);
-        item *sorted = big_calloc(nitems, sizeof *sorted);
+        sm__rowspan *sorted = big_calloc(nitems, sizeof *sorted);
         if (!colpos || !sorted) {
             free(colpos);
             free(sorted);
@@ -898,43 +821,23 @@ sm_status sm_zonal(sm_context *ctx, const char *raster, const char *parcels,
         for (int64_t c = 0; c < g.ncols; c++)
             colpos[c + 1] += colpos[c];
         for (size_t k = 0; k < nitems; k++)
-            sorted[colpos[items[k].col0]++] = items[k];
+            sorted[colpos[items[k].col0]++] = (sm__rowspan){items[k].idx, items[k].row0, items[k].row1};
         free(colpos);
         free(items);
-        items = sorted;
+        items = NULL;
+        st = sm__strip_lists(ctx, sorted, nitems, strip, nstrips, &bstart, &bucket);
+        free(sorted);
+        if (st != SM_OK)
+            goto end;
     }
-    bstart = calloc((size_t)nstrips + 1, sizeof *bstart);
-    work = malloc(((size_t)nstrips + 1) * sizeof *work);
-    if (!bstart || !work) {
+    if (!(work = malloc(((size_t)nstrips + 1) * sizeof *work))) {
         st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
         goto end;
-    }
-    size_t nentries = 0;
-    for (size_t k = 0; k < nitems; k++) {
-        for (int64_t s = items[k].row0 / strip; s <= (items[k].row1 - 1) / strip; s++)
-            bstart[s + 1]++;
-        nentries += (size_t)((items[k].row1 - 1) / strip - items[k].row0 / strip + 1);
-    }
-    for (int64_t s = 0; s < nstrips; s++)
-        bstart[s + 1] += bstart[s];
-    bucket = big_calloc(nentries, sizeof *bucket);
-    if (!bucket) {
-        st = sm_error(ctx, SM_ERR_NOMEM, "out of memory for %zu parcels", n);
-        goto end;
-    }
-    {
-        size_t *fill = work; /* borrowed as the fill positions, then rebuilt below */
-        memcpy(fill, bstart, (size_t)nstrips * sizeof *fill);
-        for (size_t k = 0; k < nitems; k++)
-            for (int64_t s = items[k].row0 / strip; s <= (items[k].row1 - 1) / strip; s++)
-                bucket[fill[s]++] = items[k].idx;
     }
     size_t nwork = 0;
     for (int64_t s = 0; s < nstrips; s++)
         if (bstart[s + 1] > bstart[s])
             work[nwork++] = (size_t)s;
-    free(items);
-    items = NULL;
 
     /* The pass: workers with their own GDAL handles, strips merged in order. */
     plan.strip = strip;
