@@ -480,9 +480,20 @@ static void test_many(void **state)
         f[i].has_i64 = v[10] > 0.5;
         f[i].i64 = (long long)(s >> 1);
         f[i].flag = (int)(i & 1);
+        /* reals of every magnitude and sign, integral ones, zeros of both signs: printed as OGR
+         * prints them ("%.15g", a zero as "0") */
+        double u = v[11] - 0.5, e = floor(v[7] * 60.0) - 30.0;
+        switch (i % 6) {
+        case 0: f[i].real = u * pow(10.0, e); break;
+        case 1: f[i].real = floor(u * 1e6); break;
+        case 2: f[i].real = i % 12 == 2 ? -0.0 : 0.0; break;
+        case 3: f[i].real = 1.0 / (double)(i + 3); break;
+        case 4: f[i].real = u * 1e300; break;
+        default: f[i].real = (double)(s >> 11) / 1024.0; break;
+        }
     }
     write_gpkg(path, f, n, 1);
-    check_file(path, NULL);
+    check_file(path, "real");
     sm_context *ctx = sm_context_create();
     sm_parcels *p = open_as(ctx, path, 1, 2, NULL);
     assert_int_equal(sm_parcels_count(p), n);
@@ -501,8 +512,8 @@ static void test_many(void **state)
     free(name);
 }
 
-/* What goes through OGR instead: a REAL mapped field (the layer's type), a REAL or TEXT value
- * in an integer column (OGR takes sqlite3_column_int of it), a truncated geometry blob (OGR
+/* What goes through OGR instead: a DATE mapped field (the layer's type), a text or infinite
+ * value in a REAL column, a REAL or TEXT value in an integer column (OGR takes sqlite3_column_int of it), a truncated geometry blob (OGR
  * cannot read it: no geometry), an encoding given. The results are OGR's. */
 static void test_fallbacks(void **state)
 {
@@ -510,19 +521,47 @@ static void test_fallbacks(void **state)
     char path[400];
     snprintf(path, sizeof path, "%s/mixed.gpkg", tmp);
     sm_context *ctx = sm_context_create();
-    sm_parcels *ogr = open_as(ctx, path, 0, 2, "real");
     sm_parcels_options o = SM_PARCELS_OPTIONS_INIT;
     for (int k = 0; k < 4; k++)
         o.fields[all_roles[k]] = all_fields[k];
-    o.fields[SM_FIELD_SPECIES] = "real";
-    sm_parcels *p = NULL;
-    assert_int_equal(sm_parcels_open(&p, ctx, path, &o), SM_OK);
-    assert_int_equal(sm__parcels_read_directly(p), 0);
-    assert_string_equal(sm__parcels_direct_why(p), "a mapped field is neither an integer nor a string");
-    assert_same(ctx, ogr, p, "real");
-    assert_string_equal(sm_parcels_str(p, 0, SM_FIELD_SPECIES), "1.5");
-    sm_parcels_destroy(p);
-    sm_parcels_destroy(ogr);
+    sm_parcels *ogr = NULL, *p = NULL;
+    {
+        /* a DATE field mapped */
+        char dated[400];
+        snprintf(dated, sizeof dated, "%s/dated.gpkg", tmp);
+        write_gpkg(dated, mixed, NMIXED, 0);
+        sql_exec(dated, "ALTER TABLE xb ADD COLUMN d DATE; UPDATE xb SET d = '2024-0' || (fid % 9 + 1) || '-15'");
+        o.fields[SM_FIELD_SPECIES] = "d";
+        setenv("SINKMAP_DIRECT_GPKG", "NO", 1);
+        assert_int_equal(sm_parcels_open(&ogr, ctx, dated, &o), SM_OK);
+        unsetenv("SINKMAP_DIRECT_GPKG");
+        assert_int_equal(sm_parcels_open(&p, ctx, dated, &o), SM_OK);
+        assert_int_equal(sm__parcels_read_directly(p), 0);
+        assert_string_equal(sm__parcels_direct_why(p), "a mapped field is neither an integer, a real nor a string");
+        assert_same(ctx, ogr, p, "d");
+        assert_string_equal(sm_parcels_str(p, 0, SM_FIELD_SPECIES), "2024/02/15");
+        sm_parcels_destroy(p);
+        sm_parcels_destroy(ogr);
+    }
+    {
+        /* a REAL field holding text, and one holding infinity */
+        char edited[400];
+        snprintf(edited, sizeof edited, "%s/reals.gpkg", tmp);
+        const char *sql[2] = {"UPDATE xb SET real = 'abc' WHERE fid = 2", "UPDATE xb SET real = 9e999 WHERE fid = 3"};
+        const char *why[2] = {"a value that is not a number in a real field", "an infinite value in a real field"};
+        for (int k = 0; k < 2; k++) {
+            write_gpkg(edited, mixed, NMIXED, 0);
+            sql_exec(edited, sql[k]);
+            ogr = open_as(ctx, edited, 0, 2, "real");
+            o.fields[SM_FIELD_SPECIES] = "real";
+            assert_int_equal(sm_parcels_open(&p, ctx, edited, &o), SM_OK);
+            assert_int_equal(sm__parcels_read_directly(p), 0);
+            assert_string_equal(sm__parcels_direct_why(p), why[k]);
+            assert_same(ctx, ogr, p, "real");
+            sm_parcels_destroy(p);
+            sm_parcels_destroy(ogr);
+        }
+    }
     o.fields[SM_FIELD_SPECIES] = NULL;
     o.encoding = "UTF-8";
     assert_int_equal(sm_parcels_open(&p, ctx, path, &o), SM_OK);

@@ -735,7 +735,7 @@ static int gpkg_attr(gpkg_worker *w, gpkg_chunk *c, size_t i, size_t a)
     sqlite3_stmt *st = w->st;
     int col = (int)a + 2, t = sqlite3_column_type(st, col), type = w->rd->ftype[a];
     const char *v = "";
-    char num[24];
+    char num[32];
     if (t == SQLITE_NULL) {
         v = "";
     } else if (type == OFTString) {
@@ -743,6 +743,20 @@ static int gpkg_attr(gpkg_worker *w, gpkg_chunk *c, size_t i, size_t a)
             return gpkg_stop(w, GPKG_FALLBACK, "a value that is not text in a text field");
         if (!(v = (const char *)sqlite3_column_text(st, col)))
             return gpkg_stop(w, GPKG_NOMEM, "out of memory");
+    } else if (type == OFTReal) {
+        /* OGR reads it with sqlite3_column_double and prints it as "%.15g" (a zero as "0",
+         * whatever its sign); the process runs in the C locale (sinkmap never sets one) */
+        if (t != SQLITE_FLOAT && t != SQLITE_INTEGER)
+            return gpkg_stop(w, GPKG_FALLBACK, "a value that is not a number in a real field");
+        double x = sqlite3_column_double(st, col);
+        if (!isfinite(x))
+            return gpkg_stop(w, GPKG_FALLBACK, "an infinite value in a real field");
+        if (x == 0.0)
+            v = "0";
+        else {
+            snprintf(num, sizeof num, "%.15g", x);
+            v = num;
+        }
     } else {
         if (t != SQLITE_INTEGER)
             return gpkg_stop(w, GPKG_FALLBACK, "a value that is not an integer in an integer field");
@@ -1153,8 +1167,9 @@ static sm_status gpkg_read(sm_parcels *p, sm_context *ctx, GDALDatasetH ds, OGRL
             continue;
         OGRFieldDefnH fd = OGR_FD_GetFieldDefn(defn, fidx[r]);
         OGRFieldType t = OGR_Fld_GetType(fd);
-        if (t != OFTInteger && t != OFTInteger64 && t != OFTString)
-            why = "a mapped field is neither an integer nor a string";
+        if (t != OFTInteger && t != OFTInteger64 && t != OFTString &&
+            !(t == OFTReal && OGR_Fld_GetWidth(fd) == 0 && OGR_Fld_GetSubType(fd) == OFSTNone))
+            why = "a mapped field is neither an integer, a real nor a string";
         rd.ftype[rd.ncols] = (int)t;
         fields[rd.ncols++] = OGR_Fld_GetNameRef(fd);
     }
