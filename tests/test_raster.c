@@ -333,6 +333,87 @@ static void test_writer_structure(void **state)
     sm_context_destroy(ctx);
 }
 
+/* Writes a 700 x 530 raster of `type` in windows of 128 rows, from doubles (typed = 0) or from
+ * a buffer of the band's own type whose rows are 1000 pixels apart (typed = 1). */
+static void write_pattern(const char *p, sm_pixel_type type, int typed)
+{
+    sm_context *ctx = sm_context_create();
+    sm_grid g = {600000, 3400000, 10, 10, 700, 530};
+    sm_raster_writer_options o = SM_RASTER_WRITER_OPTIONS_INIT;
+    o.type = type;
+    o.has_nodata = 1;
+    o.nodata = type == SM_PIXEL_BYTE ? 0 : NAN;
+    o.categorical = type == SM_PIXEL_BYTE;
+    char *wkt = wkt_32648();
+    sm_raster_writer *w = NULL;
+    assert_int_equal(sm_raster_writer_create(&w, ctx, p, &g, wkt, &o), SM_OK);
+    CPLFree(wkt);
+    double *d = malloc(sizeof(double) * 700 * 128);
+    uint8_t *u = malloc(1000 * 128);
+    float *f = malloc(sizeof(float) * 1000 * 128);
+    for (int64_t r0 = 0; r0 < 530; r0 += 128) {
+        sm_window win = {0, r0, 700, r0 + 128 > 530 ? 530 - r0 : 128};
+        for (int64_t y = 0; y < win.nrows; y++)
+            for (int64_t x = 0; x < 700; x++) {
+                int64_t r = r0 + y;
+                double v = type == SM_PIXEL_BYTE ? (double)((r * 7 + x * 3) % 12) : (r % 17 == 0 ? NAN : (float)(0.001 * (double)(r * x % 997)));
+                d[y * 700 + x] = v;
+                u[y * 1000 + x] = (uint8_t)(type == SM_PIXEL_BYTE ? v : 0);
+                f[y * 1000 + x] = (float)v;
+            }
+        if (!typed)
+            assert_int_equal(sm_raster_writer_write(w, ctx, 1, &win, d), SM_OK);
+        else if (type == SM_PIXEL_BYTE)
+            assert_int_equal(sm_raster_writer_write_typed(w, ctx, 1, &win, SM_PIXEL_BYTE, u, 1000), SM_OK);
+        else
+            assert_int_equal(sm_raster_writer_write_typed(w, ctx, 1, &win, SM_PIXEL_FLOAT32, f, 1000), SM_OK);
+    }
+    free(d);
+    free(u);
+    free(f);
+    assert_int_equal(sm_raster_writer_finish(w, ctx), SM_OK);
+    sm_raster_writer_destroy(w);
+    sm_context_destroy(ctx);
+}
+
+/* Writing from a typed buffer with a row stride gives the very file written from doubles. */
+static void test_writer_typed(void **state)
+{
+    (void)state;
+    const sm_pixel_type types[2] = {SM_PIXEL_BYTE, SM_PIXEL_FLOAT32};
+    for (int k = 0; k < 2; k++) {
+        char a[512], b[512];
+        snprintf(a, sizeof a, "%s/typed_%d_d.tif", tmp, k);
+        snprintf(b, sizeof b, "%s/typed_%d_t.tif", tmp, k);
+        write_pattern(a, types[k], 0);
+        write_pattern(b, types[k], 1);
+        char *x = e2e_read_all(a), *y = e2e_read_all(b);
+        assert_non_null(x);
+        assert_non_null(y);
+        FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+        fseek(fa, 0, SEEK_END);
+        fseek(fb, 0, SEEK_END);
+        long na = ftell(fa), nb = ftell(fb);
+        fclose(fa);
+        fclose(fb);
+        assert_true(na > 1000);
+        assert_int_equal(na, nb);
+        assert_memory_equal(x, y, (size_t)na);
+        free(x);
+        free(y);
+        /* and a value read back */
+        GDALDatasetH ds = GDALOpen(b, GA_ReadOnly);
+        double v = 0;
+        assert_int_equal(GDALRasterIO(GDALGetRasterBand(ds, 1), GF_Read, 699, 529, 1, 1, &v, 1, 1, GDT_Float64, 0, 0),
+                         CE_None);
+        if (k == 0)
+            assert_true(v == (double)((529 * 7 + 699 * 3) % 12));
+        else
+            assert_true(v == (double)(float)(0.001 * (double)(529 * 699 % 997)));
+        GDALClose(ds);
+    }
+}
+
 static void test_writer_overflow(void **state)
 {
     (void)state;
@@ -355,6 +436,7 @@ int main(void)
         cmocka_unit_test(test_nodata_and_errors),   cmocka_unit_test(test_reflectance_scaling),
         cmocka_unit_test(test_mask_band),           cmocka_unit_test(test_nodata_from_aux_xml),
         cmocka_unit_test(test_writer_structure),    cmocka_unit_test(test_writer_overflow),
+        cmocka_unit_test(test_writer_typed),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

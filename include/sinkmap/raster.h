@@ -119,6 +119,10 @@ sm_status sm_raster_writer_create(sm_raster_writer **out, sm_context *ctx, const
 /* Writes band `band` over window `win` from buf (doubles, row-major). */
 sm_status sm_raster_writer_write(sm_raster_writer *w, sm_context *ctx, int band,
                                  const sm_window *win, const double *buf);
+/* The same from a buffer of `type` (uint8_t or float) whose rows are `stride` pixels apart: no
+ * conversion where it is the band's own type. */
+sm_status sm_raster_writer_write_typed(sm_raster_writer *w, sm_context *ctx, int band, const sm_window *win,
+                                       sm_pixel_type type, const void *buf, size_t stride);
 sm_status sm_raster_writer_finish(sm_raster_writer *w, sm_context *ctx);
 void sm_raster_writer_destroy(sm_raster_writer *w);
 

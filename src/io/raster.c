@@ -811,17 +811,18 @@ end:
     return SM_OK;
 }
 
-sm_status sm_raster_writer_write(sm_raster_writer *w, sm_context *ctx, int band,
-                                 const sm_window *win, const double *buf)
+static sm_status writer_write(sm_raster_writer *w, sm_context *ctx, int band, const sm_window *win,
+                              GDALDataType type, const void *buf, size_t stride)
 {
     if (win->ncols <= 0 || win->nrows <= 0)
         return SM_OK;
     GDALRasterBandH b = GDALGetRasterBand(w->ds, band);
+    int size = GDALGetDataTypeSizeBytes(type);
     CPLPushErrorHandler(CPLQuietErrorHandler);
     CPLErrorReset();
-    CPLErr err = GDALRasterIO(b, GF_Write, (int)win->col0, (int)win->row0, (int)win->ncols,
-                              (int)win->nrows, (void *)buf, (int)win->ncols, (int)win->nrows,
-                              GDT_Float64, 0, 0);
+    CPLErr err = GDALRasterIOEx(b, GF_Write, (int)win->col0, (int)win->row0, (int)win->ncols,
+                                (int)win->nrows, (void *)buf, (int)win->ncols, (int)win->nrows, type,
+                                size, (GSpacing)size * (GSpacing)stride, NULL);
     /* A write that ends on a tile row (strips written top down) completes the tiles above it:
      * hand them to the file now, so that dirty blocks never pile up in the cache. */
     int64_t end = win->row0 + win->nrows;
@@ -833,6 +834,18 @@ sm_status sm_raster_writer_write(sm_raster_writer *w, sm_context *ctx, int band,
                         w->tmp_path, band, (long long)win->col0, (long long)win->row0,
                         last_gdal_error());
     return SM_OK;
+}
+
+sm_status sm_raster_writer_write(sm_raster_writer *w, sm_context *ctx, int band,
+                                 const sm_window *win, const double *buf)
+{
+    return writer_write(w, ctx, band, win, GDT_Float64, buf, win->ncols > 0 ? (size_t)win->ncols : 0);
+}
+
+sm_status sm_raster_writer_write_typed(sm_raster_writer *w, sm_context *ctx, int band, const sm_window *win,
+                                       sm_pixel_type type, const void *buf, size_t stride)
+{
+    return writer_write(w, ctx, band, win, type == SM_PIXEL_FLOAT32 ? GDT_Float32 : GDT_Byte, buf, stride);
 }
 
 sm_status sm_raster_writer_finish(sm_raster_writer *w, sm_context *ctx)

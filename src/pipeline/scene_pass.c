@@ -996,26 +996,13 @@ static void merge_acc(sm__scene_acc *dst, const sm__scene_acc *src)
     dst->nbr_w += src->nbr_w;
 }
 
-/* Writes a strip to a raster, a chunk of whole tiles at a time: its classes `cls` (when `conf`
- * is NULL) or its confidence `conf`. */
+/* Writes a strip to a raster straight from its buffer: its classes `cls` (when `conf` is NULL)
+ * or its confidence `conf`, each in the band's own type. */
 static sm_status write_strip(sm_raster_writer *rw, sm_context *ctx, const sm_window *win, const uint8_t *cls,
-                             const float *conf, double *buf)
+                             const float *conf)
 {
-    for (int64_t c0 = 0; c0 < win->ncols; c0 += SCENE_CHUNK_COLS) {
-        sm_window cw = *win;
-        cw.col0 = win->col0 + c0;
-        cw.ncols = (win->ncols - c0) < SCENE_CHUNK_COLS ? win->ncols - c0 : SCENE_CHUNK_COLS;
-        for (int64_t y = 0; y < cw.nrows; y++) {
-            size_t at = (size_t)y * (size_t)win->ncols + (size_t)c0;
-            double *dst = buf + (size_t)y * (size_t)cw.ncols;
-            for (int64_t x = 0; x < cw.ncols; x++)
-                dst[x] = conf ? (double)conf[at + (size_t)x] : (double)cls[at + (size_t)x];
-        }
-        sm_status st = sm_raster_writer_write(rw, ctx, 1, &cw, buf);
-        if (st != SM_OK)
-            return st;
-    }
-    return SM_OK;
+    return conf ? sm_raster_writer_write_typed(rw, ctx, 1, win, SM_PIXEL_FLOAT32, conf, (size_t)win->ncols)
+                : sm_raster_writer_write_typed(rw, ctx, 1, win, SM_PIXEL_BYTE, cls, (size_t)win->ncols);
 }
 
 /* ---- the pass over the strips ----
@@ -1038,7 +1025,6 @@ typedef struct scene_pipe {
     int64_t strip, nstrips;
     const size_t *bstart, *bucket; /* strip q's parcels: bucket[bstart[q] .. bstart[q + 1]) */
     sm_raster_writer *lw, *cfw;
-    double *lcbuf;
     worker *workers;
     scene_slot *slots;
 } scene_pipe;
@@ -1075,9 +1061,9 @@ static sm_status pipe_merge(void *arg, sm_context *ctx, size_t m, size_t k)
     sm_status st;
     for (size_t q = 0; q < sl->nparts; q++)
         merge_acc(&plan->acc[sl->parts[q].parcel * plan->nscenes + pp->scene], &sl->parts[q].acc);
-    if ((st = write_strip(pp->lw, ctx, &sl->win, sl->cls, NULL, pp->lcbuf)) != SM_OK)
+    if ((st = write_strip(pp->lw, ctx, &sl->win, sl->cls, NULL)) != SM_OK)
         return st;
-    if (pp->cfw && (st = write_strip(pp->cfw, ctx, &sl->win, NULL, sl->conf, pp->lcbuf)) != SM_OK)
+    if (pp->cfw && (st = write_strip(pp->cfw, ctx, &sl->win, NULL, sl->conf)) != SM_OK)
         return st;
     char msg[128];
     snprintf(msg, sizeof msg, "scene %s: land cover and parcel sums", plan->scenes[pp->scene].job->id);
@@ -1252,9 +1238,7 @@ sm_status sm__scene_pass_model(sm_context *ctx, sm__plan *plan, size_t s, const 
     sm__rowspan *order = malloc((plan->nparcels ? plan->nparcels : 1) * sizeof *order);
     size_t *bstart = NULL, *bucket = NULL;
     sm_raster_writer *lw = NULL, *cfw = NULL;
-    int64_t lcw = g->ncols < SCENE_CHUNK_COLS ? g->ncols : SCENE_CHUNK_COLS;
-    double *lcbuf = malloc((size_t)strip * (size_t)lcw * sizeof *lcbuf); /* a chunk, for the writer */
-    if (!lcbuf || !workers || !order) {
+    if (!workers || !order) {
         st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
         goto end;
     }
@@ -1301,7 +1285,7 @@ sm_status sm__scene_pass_model(sm_context *ctx, sm__plan *plan, size_t s, const 
     /* The parcels each strip crosses (CSR lists, in the order above). */
     if ((st = sm__strip_lists(ctx, order, norder, strip, nstrips, &bstart, &bucket)) != SM_OK)
         goto end;
-    scene_pipe pp = {plan, s, strip, nstrips, bstart, bucket, lw, cfw, lcbuf, workers, NULL};
+    scene_pipe pp = {plan, s, strip, nstrips, bstart, bucket, lw, cfw, workers, NULL};
     st = run_pipe(ctx, &pp, nthreads);
     if (st != SM_OK)
         goto end;
@@ -1334,6 +1318,5 @@ end:
     free(order);
     free(bstart);
     free(bucket);
-    free(lcbuf);
     return st;
 }
