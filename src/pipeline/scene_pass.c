@@ -800,6 +800,8 @@ static sm_status process_chunk(worker *w, const sm_window *cw, int64_t c0)
     }
     const float *nir = blk.nir, *sw2 = blk.swir2;
     size_t stride = (size_t)w->win.ncols;
+    /* the pixels per class, counted in integers (exact, as the sums of 1.0 they replace) */
+    uint64_t hist[256] = {0};
     for (int64_t y = 0; y < cw->nrows; y++) {
         const uint8_t *src = w->ccls + (size_t)y * (size_t)cw->ncols;
         uint8_t *dst = w->cls + (size_t)y * stride + (size_t)c0;
@@ -810,11 +812,82 @@ static sm_status process_chunk(worker *w, const sm_window *cw, int64_t c0)
             uint8_t k = src[x];
             int obs = k != SM__CODE_NODATA && k != SM__CODE_CLOUD;
             nb[x] = (sw2 && obs) ? sm_nbr(nir[i], sw2[i]) : NAN;
-            w->observed += (size_t)obs;
-            w->pixels[k < SM__NCODES ? k : 0] += 1.0;
+            hist[k]++;
         }
     }
+    for (int k = 0; k < 256; k++) {
+        if (!hist[k])
+            continue;
+        if (k != SM__CODE_NODATA && k != SM__CODE_CLOUD)
+            w->observed += (size_t)hist[k];
+        w->pixels[k < SM__NCODES ? k : 0] += (double)hist[k];
+    }
     return SM_OK;
+}
+
+/* Asks the cache for the strip's classes and NBR under parcel p's box before its coverage is
+ * computed: the strip (tens of MB) has left the cache since it was classified, and the
+ * coverage walk takes long enough to hide the wait for memory. */
+static void prefetch_cells(const worker *w, const sm_grid *sub, size_t p)
+{
+#if defined(__GNUC__)
+    double x0, y0, x1, y1;
+    if (!sm_parcel_geoms_bbox(w->plan->geoms, p, &x0, &y0, &x1, &y1))
+        return;
+    sm_window cw = sm_grid_window_for_box(sub, x0, y0, x1, y1);
+    for (int64_t r = 0; r < cw.nrows; r++) {
+        size_t at = (size_t)(cw.row0 + r) * (size_t)w->win.ncols + (size_t)cw.col0;
+        for (int64_t j = 0; j < cw.ncols; j += 64)
+            __builtin_prefetch(w->cls + at + (size_t)j);
+        __builtin_prefetch(w->cls + at + (size_t)cw.ncols - 1);
+        for (int64_t j = 0; j < cw.ncols; j += 16)
+            __builtin_prefetch(w->nbr + at + (size_t)j);
+        __builtin_prefetch(w->nbr + at + (size_t)cw.ncols - 1);
+    }
+#else
+    (void)w;
+    (void)sub;
+    (void)p;
+#endif
+}
+
+/* Adds a parcel's covered cells of the strip to its partial: Σc per class (no data apart), and
+ * Σc·NBR, Σc over the cells with an NBR. The sums are those of the plain loop, term by term in
+ * the same order (a skipped term adds +0.0, which changes no sum), kept in locals that nothing
+ * else can alias. */
+static void sum_parcel(sm__scene_acc *acc, const sm_coverage *cov, const uint8_t *cls, const float *nbrs,
+                       size_t stride)
+{
+    double cl[SM__NCODES + 1], nbr_sum = acc->nbr_sum, nbr_w = acc->nbr_w;
+    for (int k = 0; k < SM__NCODES; k++)
+        cl[k] = acc->cls[k];
+    cl[SM__NCODES] = 0.0; /* codes beyond the legend: counted nowhere */
+    double nodata = acc->nodata;
+    cl[SM__CODE_NODATA] = nodata; /* no data has a sum of its own, kept in its code's slot */
+    double keep0 = acc->cls[SM__CODE_NODATA];
+    for (int64_t rr = 0; rr < cov->win.nrows; rr++) {
+        const double *fr = cov->frac + (size_t)rr * (size_t)cov->win.ncols;
+        size_t base = (size_t)(cov->win.row0 + rr) * stride + (size_t)cov->win.col0;
+        const uint8_t *kr = cls + base;
+        const float *nr = nbrs + base;
+        for (int64_t cc = 0; cc < cov->win.ncols; cc++) {
+            double c = fr[cc];
+            if (!(c > 0.0))
+                continue;
+            unsigned k = kr[cc];
+            cl[k < SM__NCODES ? k : SM__NCODES] += c;
+            double nb = (double)nr[cc];
+            int ok = !isnan(nb);
+            nbr_sum += ok ? c * nb : 0.0;
+            nbr_w += ok ? c : 0.0;
+        }
+    }
+    acc->nodata = cl[SM__CODE_NODATA];
+    for (int k = 0; k < SM__NCODES; k++)
+        acc->cls[k] = cl[k];
+    acc->cls[SM__CODE_NODATA] = keep0;
+    acc->nbr_sum = nbr_sum;
+    acc->nbr_w = nbr_w;
 }
 
 /* Reads, classifies and sums one strip. Parcels are those of `active` (indices). */
@@ -843,6 +916,7 @@ static sm_status process_strip(worker *w, const size_t *active, size_t nactive)
         const sm_polygon *parts = sm_parcel_geoms_parts(plan->geoms, p, &nparts);
         if (!nparts)
             continue;
+        prefetch_cells(w, &sub, p);
         if ((st = sm_coverage_compute(&w->cov, w->ctx, &sub, parts, nparts, SM_COVER_EXACT)) != SM_OK)
             return st;
         if (w->cov.win.ncols == 0)
@@ -850,26 +924,7 @@ static sm_status process_strip(worker *w, const size_t *active, size_t nactive)
         part_acc *pa = NULL;
         if ((st = add_part(w, p, &pa)) != SM_OK)
             return st;
-        sm__scene_acc *acc = &pa->acc;
-        for (int64_t rr = 0; rr < w->cov.win.nrows; rr++) {
-            const double *fr = w->cov.frac + (size_t)rr * (size_t)w->cov.win.ncols;
-            size_t base = (size_t)(w->cov.win.row0 + rr) * (size_t)win.ncols + (size_t)w->cov.win.col0;
-            for (int64_t cc = 0; cc < w->cov.win.ncols; cc++) {
-                double c = fr[cc];
-                if (c <= 0)
-                    continue;
-                size_t i = base + (size_t)cc;
-                uint8_t k = w->cls[i];
-                if (k == SM__CODE_NODATA)
-                    acc->nodata += c;
-                else if (k < SM__NCODES)
-                    acc->cls[k] += c;
-                if (!isnan(nbrs[i])) {
-                    acc->nbr_sum += c * (double)nbrs[i];
-                    acc->nbr_w += c;
-                }
-            }
-        }
+        sum_parcel(&pa->acc, &w->cov, w->cls, nbrs, (size_t)win.ncols);
     }
     return SM_OK;
 }
