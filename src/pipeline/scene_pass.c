@@ -835,6 +835,8 @@ static void prefetch_cells(const worker *w, const sm_grid *sub, size_t p)
     if (!sm_parcel_geoms_bbox(w->plan->geoms, p, &x0, &y0, &x1, &y1))
         return;
     sm_window cw = sm_grid_window_for_box(sub, x0, y0, x1, y1);
+    if (cw.ncols <= 0 || cw.nrows <= 0)
+        return;
     for (int64_t r = 0; r < cw.nrows; r++) {
         size_t at = (size_t)(cw.row0 + r) * (size_t)w->win.ncols + (size_t)cw.col0;
         for (int64_t j = 0; j < cw.ncols; j += 64)
@@ -862,8 +864,7 @@ static void sum_parcel(sm__scene_acc *acc, const sm_coverage *cov, const uint8_t
     for (int k = 0; k < SM__NCODES; k++)
         cl[k] = acc->cls[k];
     cl[SM__NCODES] = 0.0; /* codes beyond the legend: counted nowhere */
-    double nodata = acc->nodata;
-    cl[SM__CODE_NODATA] = nodata; /* no data has a sum of its own, kept in its code's slot */
+    cl[SM__CODE_NODATA] = acc->nodata; /* no data has a sum of its own, kept in its code's slot */
     double keep0 = acc->cls[SM__CODE_NODATA];
     for (int64_t rr = 0; rr < cov->win.nrows; rr++) {
         const double *fr = cov->frac + (size_t)rr * (size_t)cov->win.ncols;

@@ -374,6 +374,8 @@ static void prefetch_cells(const worker *w, const sm_grid *sub, size_t p)
     if (!sm_parcel_geoms_bbox(w->plan->geoms, p, &x0, &y0, &x1, &y1))
         return;
     sm_window cw = sm_grid_window_for_box(sub, x0, y0, x1, y1);
+    if (cw.ncols <= 0 || cw.nrows <= 0)
+        return;
     size_t wc = (size_t)w->win.ncols * (size_t)w->win.nrows;
     for (size_t b = 0; b < w->plan->nb; b++) {
         for (int64_t r = 0; r < cw.nrows; r++) {
