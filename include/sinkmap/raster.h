@@ -105,8 +105,10 @@ typedef struct sm_raster_writer_options {
     const sm_class_entry *classes; /* a class map: color table and category names */
     size_t nclasses;
     int categorical; /* overviews by MODE (classes) or AVERAGE (continuous) */
+    int threads;     /* threads compressing the COG's tiles (0 = one per core); the bytes are
+                        the same for any number */
 } sm_raster_writer_options;
-#define SM_RASTER_WRITER_OPTIONS_INIT {1, SM_PIXEL_BYTE, 1, 0, 0, NULL, NULL, NULL, 0, 0}
+#define SM_RASTER_WRITER_OPTIONS_INIT {1, SM_PIXEL_BYTE, 1, 0, 0, NULL, NULL, NULL, 0, 0, 0}
 
 /* Creates `path` as a tiled, compressed GeoTIFF on `grid` in CRS `wkt`. Windows are written
  * with sm_raster_writer_write(); sm_raster_writer_finish() builds the overviews and rewrites

@@ -18,7 +18,8 @@ static void run_usage(FILE *out)
             "coverage-weighted statistics, stock and carbon by two methods, and the sink between\n"
             "the job's dates (parcels.gpkg, parcels.csv, summary.csv, run.json).\n\n"
             "  -o, --output DIR  output folder (default: the job's [job] output)\n"
-            "  --threads N       worker threads (default: all cores)\n"
+            "  --threads N       worker threads (default: all cores); 1 runs everything on\n"
+            "                    one core (inputs hashed and tiles compressed in turn)\n"
             "  --progress        show progress even when stderr is not a terminal\n"
             "  --quiet           no progress\n\n"
             "The output folder is replaced only when the run succeeds.\n");

@@ -879,8 +879,11 @@ sm_status sm_raster_writer_finish(sm_raster_writer *w, sm_context *ctx)
     co = CSLSetNameValue(co, "PREDICTOR", w->opt.type == SM_PIXEL_FLOAT32 ? "YES" : "NO");
     co = CSLSetNameValue(co, "OVERVIEW_RESAMPLING", w->opt.categorical ? "MODE" : "AVERAGE");
     co = CSLSetNameValue(co, "BIGTIFF", "IF_SAFER");
-    /* Compress tiles on every core (the bytes written do not depend on the thread count). */
-    co = CSLSetNameValue(co, "NUM_THREADS", "ALL_CPUS");
+    /* Compress tiles on every core, or on the threads asked for (the bytes written do not
+     * depend on the thread count). */
+    char nt[16];
+    snprintf(nt, sizeof nt, "%d", w->opt.threads);
+    co = CSLSetNameValue(co, "NUM_THREADS", w->opt.threads > 0 ? nt : "ALL_CPUS");
     CPLPushErrorHandler(CPLQuietErrorHandler);
     CPLErrorReset();
     cog = GDALCreateCopy(cogdrv, w->path, w->ds, FALSE, co, NULL, NULL);

@@ -71,7 +71,7 @@ typedef struct run_state {
     /* The inputs' SHA-256, computed on a thread of its own while the scenes are processed
      * (hash_inputs_start / hash_inputs); rs->inputs is the thread's until it is joined. */
     pthread_t hash_thread;
-    int hash_running;
+    int hash_running, hash_done;
     sm_context *hash_ctx;
     sm_status hash_status;
     size_t ninputs;
@@ -375,12 +375,13 @@ static sm_status resolve_extras(sm_context *ctx, run_state *rs)
     return SM_OK;
 }
 
-static sm_status plan_job(sm_context *ctx, const sm_job *job, run_state *rs)
+static sm_status plan_job(sm_context *ctx, const sm_job *job, run_state *rs, int threads)
 {
     sm_status st;
     sm__plan *plan = &rs->plan;
     memset(rs, 0, sizeof *rs);
     plan->job = job;
+    plan->threads = threads;
     plan->t_start = sm__now();
     /* Inputs exist: name the first missing file before opening anything. */
     if (!sm__file_exists(job->parcels_path))
@@ -410,7 +411,7 @@ static sm_status plan_job(sm_context *ctx, const sm_job *job, run_state *rs)
     po.encoding = job->encoding;
     for (int r = 0; r < SM_FIELD_COUNT; r++)
         po.fields[r] = job->fields[r];
-    po.threads = job->threads;
+    po.threads = threads;
     if ((st = sm_parcels_open(&plan->parcels, ctx, job->parcels_path, &po)) != SM_OK)
         return st;
     plan->nparcels = sm_parcels_count(plan->parcels);
@@ -550,7 +551,7 @@ static sm_status plan_job(sm_context *ctx, const sm_job *job, run_state *rs)
 sm_status sm_validate(sm_context *ctx, const sm_job *job)
 {
     run_state rs;
-    sm_status st = plan_job(ctx, job, &rs);
+    sm_status st = plan_job(ctx, job, &rs, job->threads);
     free_state(&rs);
     return st;
 }
@@ -2058,8 +2059,8 @@ static void *hash_thread_main(void *arg)
     return NULL;
 }
 
-/* Lists the inputs and starts hashing them on a background thread (in the foreground when no
- * thread can be had); hash_inputs() waits for it. */
+/* Lists the inputs and, with more than one thread, starts hashing them on a background thread;
+ * hash_inputs() waits for it, or hashes them itself (one thread, or no thread to be had). */
 static sm_status list_inputs(sm_context *ctx, run_state *rs);
 static sm_status hash_inputs_start(sm_context *ctx, run_state *rs)
 {
@@ -2069,10 +2070,8 @@ static sm_status hash_inputs_start(sm_context *ctx, run_state *rs)
     rs->hash_ctx = sm_context_create();
     if (!rs->hash_ctx)
         return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
-    if (pthread_create(&rs->hash_thread, NULL, hash_thread_main, rs) == 0)
+    if (rs->plan.threads != 1 && pthread_create(&rs->hash_thread, NULL, hash_thread_main, rs) == 0)
         rs->hash_running = 1;
-    else
-        hash_thread_main(rs);
     return SM_OK;
 }
 
@@ -2144,7 +2143,10 @@ static sm_status hash_inputs(sm_context *ctx, run_state *rs)
     if (rs->hash_running) {
         pthread_join(rs->hash_thread, NULL);
         rs->hash_running = 0;
+    } else if (!rs->hash_done) {
+        hash_thread_main(rs);
     }
+    rs->hash_done = 1;
     if (rs->hash_status != SM_OK)
         return sm_error(ctx, rs->hash_status, "%s", sm_context_message(rs->hash_ctx));
     sm_sha256_state h;
@@ -2456,13 +2458,15 @@ sm_status sm_run(sm_context *ctx, const sm_job *job, const sm_run_options *opt)
     memset(&lj, 0, sizeof lj);
     run_state rs;
     char *out_dir = NULL, *stage = NULL, *old = NULL, *path = NULL, *parent = NULL;
-    sm_status st = plan_job(ctx, job, &rs);
+    /* --threads 1 means one core: no thread of the run's own beside the main one (the inputs
+     * are hashed in turn, the COG tiles compressed on this thread) */
+    int threads = (opt && opt->threads > 0) ? opt->threads : job->threads > 0 ? job->threads : default_threads();
+    sm_status st = plan_job(ctx, job, &rs, threads);
     if (st != SM_OK)
         goto end;
     if (!job->no_maps && (st = sm_maps_preflight(ctx)) != SM_OK)
         goto end;
     sm__plan *plan = &rs.plan;
-    plan->threads = (opt && opt->threads > 0) ? opt->threads : job->threads > 0 ? job->threads : default_threads();
     if ((st = hash_inputs_start(ctx, &rs)) != SM_OK) /* overlaps the scenes; joined before run.json */
         goto end;
     out_dir = sm__strdup(ctx, (opt && opt->output) ? opt->output : job->output);

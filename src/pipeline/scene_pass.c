@@ -1321,6 +1321,7 @@ sm_status sm__scene_pass_model(sm_context *ctx, sm__plan *plan, size_t s, const 
     wo.nodata = 0;
     wo.has_nodata = 1;
     wo.categorical = 1;
+    wo.threads = plan->threads;
     wo.description = "land cover (sinkmap legend)";
     wo.classes = sm_legend_classes(&wo.nclasses);
     if ((st = sm_raster_writer_create(&lw, ctx, lc_path, g, plan->grid_wkt, &wo)) != SM_OK)
@@ -1330,6 +1331,7 @@ sm_status sm__scene_pass_model(sm_context *ctx, sm__plan *plan, size_t s, const 
         co.type = SM_PIXEL_FLOAT32;
         co.nodata = NAN;
         co.has_nodata = 1;
+        co.threads = plan->threads;
         const struct sm_model *any = model->model ? model->model : model->fallback;
         co.description = sm_model_method(any) == SM_METHOD_RF
                              ? "classifier confidence: share of the trees voting for the class"

@@ -768,6 +768,7 @@ sm_status sm_classify_map(sm_context *ctx, sm_stack *stack, const sm_model *mode
     wo.type = SM_PIXEL_BYTE;
     wo.nodata = 0;
     wo.has_nodata = 1;
+    wo.threads = opt->threads;
     wo.categorical = 1;
     wo.description = sm_model_method(model) == SM_METHOD_RF ? "land cover (random forest)"
                                                             : "land cover (maximum likelihood)";
@@ -780,6 +781,7 @@ sm_status sm_classify_map(sm_context *ctx, sm_stack *stack, const sm_model *mode
         co.type = SM_PIXEL_FLOAT32;
         co.nodata = NAN;
         co.has_nodata = 1;
+        co.threads = opt->threads;
         co.description = sm_model_method(model) == SM_METHOD_RF
                              ? "confidence: share of the trees' votes for the class"
                              : "confidence: posterior probability of the class";
