@@ -828,6 +828,55 @@ static sm_status graduated_map(sm_context *ctx, page_ctx *g, const char *file, c
     return st;
 }
 
+/* A graduated map on a surface and a map list of its own, so that it can be drawn on a thread
+ * while the others are drawn (the sink map beside the carbon map); listed in its place either
+ * way. */
+typedef struct grad_job {
+    sm_context *ctx; /* the thread's own */
+    page_ctx g;
+    sm_map_info *maps;
+    size_t n, cap;
+    char file[64], title[192], sub[256];
+    const double *vals;
+    const sm_style_graduated *gs;
+    const char *na;
+    sm_status st;
+    int running;
+} grad_job;
+
+static void *grad_main(void *arg)
+{
+    grad_job *j = arg;
+    j->st = graduated_map(j->ctx, &j->g, j->file, j->title, j->sub, j->vals, j->gs, j->na);
+    return NULL;
+}
+
+/* Sets up job j on a new surface (page_ctx fields from `like`). */
+static sm_status grad_job_init(sm_context *ctx, grad_job *j, const page_ctx *like)
+{
+    memset(j, 0, sizeof *j);
+    j->g = *like;
+    j->g.maps = &j->maps;
+    j->g.nmaps = &j->n;
+    j->g.cap = &j->cap;
+    j->g.surf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, PAGE_W, PAGE_H);
+    j->g.cr = cairo_create(j->g.surf);
+    if (!(j->ctx = sm_context_create()) || cairo_status(j->g.cr) != CAIRO_STATUS_SUCCESS)
+        return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+    return SM_OK;
+}
+
+static void grad_job_free(grad_job *j)
+{
+    if (j->g.cr)
+        cairo_destroy(j->g.cr);
+    if (j->g.surf)
+        cairo_surface_destroy(j->g.surf);
+    free(j->maps);
+    sm_context_destroy(j->ctx);
+    memset(j, 0, sizeof *j);
+}
+
 /* The land-cover maps (one per scene, into lc->maps[0..nscenes)), on their own surface. */
 typedef struct lc_maps {
     sm_context *ctx; /* the thread's own */
@@ -992,9 +1041,11 @@ sm_status sm_maps_write(sm_context *ctx, const sm_job *job, const char *dir, int
 {
     lc_maps lc;
     chg_map cm;
-    pthread_t lc_tid, cm_tid;
+    grad_job sj;
+    pthread_t lc_tid, cm_tid, sj_tid;
     memset(&lc, 0, sizeof lc);
     memset(&cm, 0, sizeof cm);
+    memset(&sj, 0, sizeof sj);
     sm_gdal_init();
     *maps_out = NULL;
     *nmaps_out = 0;
@@ -1073,6 +1124,19 @@ sm_status sm_maps_write(sm_context *ctx, const sm_job *job, const char *dir, int
     }
     page_ctx gm = {&maps, &nmaps, &cap, cr, surf, &v, footer, mdir, &pc};
     char mapfile[64];
+    /* the sink map on a thread of its own too (its own surface), listed after the carbon map */
+    if (job->sink_from) {
+        if ((st = grad_job_init(ctx, &sj, &gm)) != SM_OK)
+            goto end;
+        snprintf(sj.title, sizeof sj.title, "碳汇 Carbon sink · %s → %s, t CO2e/ha/yr", job->sink_from, job->sink_to);
+        snprintf(sj.sub, sizeof sj.sub, "%s · parcels.gpkg: sink_co2 / area_ha (正值为吸收 positive = removal)", job->name);
+        snprintf(sj.file, sizeof sj.file, "sink_%s_%s.png", job->sink_from, job->sink_to);
+        sj.vals = pc.sink;
+        sj.gs = sm_style_sink();
+        sj.na = "非林分 no stand";
+        if (threads > 1 && pthread_create(&sj_tid, NULL, grad_main, &sj) == 0)
+            sj.running = 1;
+    }
     {
         const sm_job_scene *sc = sm_job_find_scene(job, end_id);
         char title[192];
@@ -1083,12 +1147,22 @@ sm_status sm_maps_write(sm_context *ctx, const sm_job *job, const char *dir, int
             goto end;
     }
     if (job->sink_from) {
-        char title[192];
-        snprintf(title, sizeof title, "碳汇 Carbon sink · %s → %s, t CO2e/ha/yr", job->sink_from, job->sink_to);
-        snprintf(sub, sizeof sub, "%s · parcels.gpkg: sink_co2 / area_ha (正值为吸收 positive = removal)", job->name);
-        snprintf(mapfile, sizeof mapfile, "sink_%s_%s.png", job->sink_from, job->sink_to);
-        if ((st = graduated_map(ctx, &gm, mapfile, title, sub, pc.sink, sm_style_sink(), "非林分 no stand")) != SM_OK)
+        if (sj.running) {
+            pthread_join(sj_tid, NULL);
+            sj.running = 0;
+        } else {
+            grad_main(&sj);
+        }
+        if (sj.st != SM_OK) {
+            st = sm_error(ctx, sj.st, "%s", sm_context_message(sj.ctx));
             goto end;
+        }
+        sm_map_info *m = add_map(ctx, &maps, &nmaps, &cap);
+        if (!m) {
+            st = SM_ERR_NOMEM;
+            goto end;
+        }
+        *m = sj.maps[0];
     }
     if (cm.running) {
         pthread_join(cm_tid, NULL);
@@ -1110,6 +1184,9 @@ end:
     if (cm.running)
         pthread_join(cm_tid, NULL);
     sm_context_destroy(cm.ctx);
+    if (sj.running)
+        pthread_join(sj_tid, NULL);
+    grad_job_free(&sj);
     if (lc.running) {
         pthread_join(lc_tid, NULL);
         lc.running = 0;
