@@ -17,6 +17,7 @@
 #include <tiffio.h>
 
 #include "e2e_util.h"
+#include "io/tiffdec.h"
 #include "sinkmap/raster.h"
 
 static char tmp[256];
@@ -252,6 +253,128 @@ static void test_reflectance_scaling(void **state)
     sm_context_destroy(ctx);
 }
 
+
+/* A coarser band split into whole target cells (20 m onto 10 m, 30 m or 60 m with nearest) is
+ * resampled from the direct decoder; the values must be GDAL's bit for bit (SINKMAP_DIRECT_TIFF=NO
+ * reads through GDAL's RasterIO): random 8- and 16-bit rasters with scattered and blocky nodata,
+ * no nodata, nodata at the type's top (bilinear direct), nodata inside the range and a signed
+ * type (bilinear through GDAL, nearest direct), target grids reaching past the source on every
+ * side, and random windows, many straddling the source's edges and its tiles. */
+typedef struct {
+    GDALDataType type;
+    int has_nd;
+    double nd;
+    int k;         /* source cell / target cell */
+    int bilinear;  /* else nearest */
+    int direct;    /* the direct path is expected to serve this case */
+} upsample_case;
+
+static uint64_t lcg(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return *s >> 33;
+}
+
+static void test_upsample_direct_matches_gdal(void **state)
+{
+    (void)state;
+    const upsample_case cases[] = {
+        {GDT_UInt16, 1, 0, 2, 1, 1},     {GDT_UInt16, 0, 0, 2, 1, 1}, {GDT_UInt16, 1, 65535, 2, 1, 1},
+        {GDT_Byte, 1, 0, 2, 1, 1},       {GDT_Byte, 0, 0, 2, 1, 1},   {GDT_UInt16, 1, 500, 2, 1, 0},
+        {GDT_Int16, 1, -1, 2, 1, 0},     {GDT_Byte, 1, 0, 2, 0, 1},   {GDT_UInt16, 1, 0, 3, 0, 1},
+        {GDT_Int16, 1, -1, 6, 0, 1},     {GDT_Float32, 1, -9999, 2, 0, 1}, {GDT_UInt16, 1, 0, 3, 1, 0},
+    };
+    const int nx = 53, ny = 41;
+    uint64_t seed = 12345;
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const upsample_case *uc = &cases[ci];
+        char p[512];
+        snprintf(p, sizeof p, "%s/coarse_%zu.tif", tmp, ci);
+        char **opt = NULL;
+        opt = CSLSetNameValue(opt, "TILED", "YES");
+        opt = CSLSetNameValue(opt, "BLOCKXSIZE", "16");
+        opt = CSLSetNameValue(opt, "BLOCKYSIZE", "16");
+        opt = CSLSetNameValue(opt, "COMPRESS", ci % 2 ? "ZSTD" : "DEFLATE");
+        opt = CSLSetNameValue(opt, "PREDICTOR", uc->type == GDT_Float32 ? "3" : "2");
+        GDALDatasetH ds = GDALCreate(GDALGetDriverByName("GTiff"), p, nx, ny, 1, uc->type, opt);
+        CSLDestroy(opt);
+        assert_non_null(ds);
+        double d = 10.0 * uc->k;
+        double gt[6] = {500000, d, 0, 3400000, 0, -d};
+        GDALSetGeoTransform(ds, gt);
+        char *w = wkt_32648();
+        GDALSetProjection(ds, w);
+        CPLFree(w);
+        GDALRasterBandH b = GDALGetRasterBand(ds, 1);
+        if (uc->has_nd)
+            GDALSetRasterNoDataValue(b, uc->nd);
+        double top = uc->type == GDT_Byte ? 255 : uc->type == GDT_UInt16 ? 65535 : 30000;
+        double *v = malloc(sizeof(double) * nx * ny);
+        for (int r = 0; r < ny; r++)
+            for (int c = 0; c < nx; c++) {
+                double x = (double)(lcg(&seed) % (uint64_t)top);
+                if (uc->type == GDT_Int16)
+                    x -= 15000;
+                if (uc->type == GDT_Float32)
+                    x = x / 7.0;
+                if (uc->has_nd && (lcg(&seed) % 4 == 0 || (r >= 8 && r < 20 && c >= 30 && c < 45)))
+                    x = uc->nd;
+                v[r * nx + c] = x;
+            }
+        assert_int_equal(GDALRasterIO(b, GF_Write, 0, 0, nx, ny, v, nx, ny, GDT_Float64, 0, 0), CE_None);
+        free(v);
+        GDALClose(ds);
+        /* the target grid: 10 m, three cells past the source on every side */
+        sm_grid tg = {500000 - 30, 3400000 + 30, 10, 10, (int64_t)nx * uc->k + 6, (int64_t)ny * uc->k + 6};
+        sm_context *ctx = sm_context_create();
+        sm_raster *direct = NULL, *viagdal = NULL;
+        assert_int_equal(sm_raster_open(&direct, ctx, p), SM_OK);
+        setenv("SINKMAP_DIRECT_TIFF", "NO", 1);
+        assert_int_equal(sm_raster_open(&viagdal, ctx, p), SM_OK);
+        sm_resample rs = uc->bilinear ? SM_RESAMPLE_BILINEAR : SM_RESAMPLE_NEAREST;
+        /* the first read decides the path of each handle (the variable is read then) */
+        sm_window whole = {0, 0, tg.ncols, tg.nrows};
+        size_t nw = (size_t)tg.ncols * (size_t)tg.nrows;
+        double *a = malloc(sizeof(double) * nw), *g = malloc(sizeof(double) * nw);
+        assert_int_equal(sm_raster_read(viagdal, ctx, 1, &tg, &whole, rs, g), SM_OK);
+        unsetenv("SINKMAP_DIRECT_TIFF");
+        unsigned long before = sm__raster_upsampled();
+        assert_int_equal(sm_raster_read(direct, ctx, 1, &tg, &whole, rs, a), SM_OK);
+        assert_int_equal(sm__raster_upsampled() - before, (unsigned long)uc->direct);
+        size_t nvalid = 0, nnan = 0;
+        for (size_t i = 0; i < nw; i++) {
+            if (!(isnan(a[i]) ? isnan(g[i]) : a[i] == g[i]))
+                fail_msg("case %zu: cell %zu (col %lld, row %lld): %.17g here, %.17g through GDAL", ci, i,
+                         (long long)(i % (size_t)tg.ncols), (long long)(i / (size_t)tg.ncols), a[i], g[i]);
+            nvalid += !isnan(a[i]);
+            nnan += isnan(a[i]) != 0;
+        }
+        assert_true(nvalid > nw / 2 && nnan > 0);
+        for (int t = 0; t < 300; t++) {
+            sm_window win;
+            win.col0 = (int64_t)(lcg(&seed) % (uint64_t)(tg.ncols + 4)) - 4;
+            win.row0 = (int64_t)(lcg(&seed) % (uint64_t)(tg.nrows + 4)) - 4;
+            win.ncols = 1 + (int64_t)(lcg(&seed) % 60);
+            win.nrows = 1 + (int64_t)(lcg(&seed) % 40);
+            size_t n = (size_t)win.ncols * (size_t)win.nrows;
+            setenv("SINKMAP_DIRECT_TIFF", "NO", 1); /* no effect on handles opened: both as before */
+            assert_int_equal(sm_raster_read(viagdal, ctx, 1, &tg, &win, rs, g), SM_OK);
+            unsetenv("SINKMAP_DIRECT_TIFF");
+            assert_int_equal(sm_raster_read(direct, ctx, 1, &tg, &win, rs, a), SM_OK);
+            for (size_t i = 0; i < n; i++)
+                if (!(isnan(a[i]) ? isnan(g[i]) : a[i] == g[i]))
+                    fail_msg("case %zu, window (%lld, %lld, %lld x %lld): cell %zu: %.17g here, %.17g through GDAL", ci,
+                             (long long)win.col0, (long long)win.row0, (long long)win.ncols, (long long)win.nrows, i,
+                             a[i], g[i]);
+        }
+        free(a);
+        free(g);
+        sm_raster_close(direct);
+        sm_raster_close(viagdal);
+        sm_context_destroy(ctx);
+    }
+}
+
 /* The writer: values, palette, names; the file's structure read with libtiff. */
 static void test_writer_structure(void **state)
 {
@@ -436,7 +559,7 @@ int main(void)
         cmocka_unit_test(test_nodata_and_errors),   cmocka_unit_test(test_reflectance_scaling),
         cmocka_unit_test(test_mask_band),           cmocka_unit_test(test_nodata_from_aux_xml),
         cmocka_unit_test(test_writer_structure),    cmocka_unit_test(test_writer_overflow),
-        cmocka_unit_test(test_writer_typed),
+        cmocka_unit_test(test_writer_typed),        cmocka_unit_test(test_upsample_direct_matches_gdal),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

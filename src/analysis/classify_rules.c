@@ -5,19 +5,28 @@
 
 #include <math.h>
 
+#include "analysis/indices_inline.h"
+
 static int has(float v) { return !isnan(v); }
 
-uint8_t sm_classify_rules_pixel(const sm_rules_params *p, float blue, float green, float red,
-                                float nir, float swir1, float swir2)
+#if defined(__GNUC__)
+#define SM_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define SM_ALWAYS_INLINE inline
+#endif
+
+/* The tree, inlined into the block loop below (sm_classify_rules_pixel is the same tree). */
+static SM_ALWAYS_INLINE uint8_t rules_pixel(const sm_rules_params *p, float blue, float green, float red,
+                                            float nir, float swir1, float swir2)
 {
     if (!isfinite(red) || !isfinite(nir))
         return SM_LC_NODATA;
-    float ndvi = sm_ndvi(red, nir);
+    float ndvi = sm__ndvi(red, nir);
     if (isnan(ndvi))
         return SM_LC_UNCLASSIFIED; /* red + nir == 0: nothing to go on */
-    float mndwi = (has(green) && has(swir1)) ? sm_mndwi(green, swir1) : NAN;
-    float ndwi = has(green) ? sm_ndwi(green, nir) : NAN;
-    float ndmi = has(swir1) ? sm_ndmi(nir, swir1) : NAN;
+    float mndwi = (has(green) && has(swir1)) ? sm__mndwi(green, swir1) : NAN;
+    float ndwi = has(green) ? sm__ndwi(green, nir) : NAN;
+    float ndmi = has(swir1) ? sm__ndmi(nir, swir1) : NAN;
 
     /* 1. open water */
     if (nir < p->water_nir_max) {
@@ -36,7 +45,7 @@ uint8_t sm_classify_rules_pixel(const sm_rules_params *p, float blue, float gree
     if (ndvi < p->barren_ndvi_max) {
         if (has(blue) && red > 0.0f) {
             int flat = blue / red >= p->built_flatness_min;
-            int ndbi_ok = !has(swir1) || sm_ndbi(nir, swir1) >= p->built_ndbi_min;
+            int ndbi_ok = !has(swir1) || sm__ndbi(nir, swir1) >= p->built_ndbi_min;
             return (flat && ndbi_ok) ? SM_LC_BUILT : SM_LC_BARE;
         }
         if (has(swir1) && has(swir2) && swir1 > 0.0f)
@@ -64,6 +73,12 @@ uint8_t sm_classify_rules_pixel(const sm_rules_params *p, float blue, float gree
     return shrub ? SM_LC_SHRUB : SM_LC_GRASS;
 }
 
+uint8_t sm_classify_rules_pixel(const sm_rules_params *p, float blue, float green, float red,
+                                float nir, float swir1, float swir2)
+{
+    return rules_pixel(p, blue, green, red, nir, swir1, swir2);
+}
+
 sm_status sm_classify_rules(sm_context *ctx, const sm_pixel_block *in, const sm_rules_params *p,
                             uint8_t *out_class)
 {
@@ -87,7 +102,7 @@ sm_status sm_classify_rules(sm_context *ctx, const sm_pixel_block *in, const sm_
             out_class[i] = SM_LC_CLOUD;
             continue;
         }
-        out_class[i] = sm_classify_rules_pixel(
+        out_class[i] = rules_pixel(
             p, in->blue ? in->blue[i] : NAN, in->green ? in->green[i] : NAN, in->red[i],
             in->nir[i], in->swir1 ? in->swir1[i] : NAN, in->swir2 ? in->swir2[i] : NAN);
     }

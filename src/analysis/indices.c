@@ -5,15 +5,11 @@
 
 #include <math.h>
 
-float sm_normdiff(float a, float b)
-{
-    float s = a + b;
-    if (s == 0.0f || isnan(s))
-        return NAN;
-    return (a - b) / s;
-}
+#include "analysis/indices_inline.h"
 
-float sm_ndvi(float red, float nir) { return sm_normdiff(nir, red); }
+float sm_normdiff(float a, float b) { return sm__normdiff(a, b); }
+
+float sm_ndvi(float red, float nir) { return sm__ndvi(red, nir); }
 
 float sm_evi(float blue, float red, float nir)
 {
@@ -23,8 +19,8 @@ float sm_evi(float blue, float red, float nir)
     return 2.5f * (nir - red) / d;
 }
 
-float sm_ndwi(float green, float nir) { return sm_normdiff(green, nir); }
-float sm_mndwi(float green, float swir1) { return sm_normdiff(green, swir1); }
-float sm_ndbi(float nir, float swir1) { return sm_normdiff(swir1, nir); }
-float sm_nbr(float nir, float swir2) { return sm_normdiff(nir, swir2); }
-float sm_ndmi(float nir, float swir1) { return sm_normdiff(nir, swir1); }
+float sm_ndwi(float green, float nir) { return sm__ndwi(green, nir); }
+float sm_mndwi(float green, float swir1) { return sm__mndwi(green, swir1); }
+float sm_ndbi(float nir, float swir1) { return sm__ndbi(nir, swir1); }
+float sm_nbr(float nir, float swir2) { return sm__nbr(nir, swir2); }
+float sm_ndmi(float nir, float swir1) { return sm__ndmi(nir, swir1); }

@@ -12,6 +12,7 @@
 #include <math.h>
 #include <ogr_srs_api.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,8 @@ struct sm_raster {
      * for all of them. */
     unsigned char *direct_state;
     sm_tiffdec *direct;
+    double *scratch; /* upsample_direct's source window and filtered rows */
+    size_t scratch_cap;
 };
 
 static pthread_once_t gdal_once = PTHREAD_ONCE_INIT;
@@ -148,6 +151,7 @@ void sm_raster_close(sm_raster *r)
         return;
     sm_tiffdec_close(r->direct);
     free(r->direct_state);
+    free(r->scratch);
     if (r->ds)
         GDALClose(r->ds); /* the warped VRT first: it reads from src */
     if (r->src)
@@ -563,6 +567,181 @@ static sm_tiffdec *direct_decoder(sm_raster *r, sm_context *ctx, int band)
     return r->direct;
 }
 
+
+/* ---- integer-factor upsampling through the direct decoder ----
+ * A coarser band of the same CRS (Sentinel-2's 20 m bands and SCL onto the 10 m grid) is what
+ * GDAL's RasterIO resamples with a floating-point window. When the target cells are the source
+ * cells split k x k (the cell sizes in a ratio k, the window's edges on source-cell fractions of
+ * 1/k), the source is decoded with the direct decoder and resampled here to the same values:
+ *  - nearest (any k): the source cell holding the target cell's centre;
+ *  - bilinear (k = 2, an 8- or 16-bit unsigned band): what GDAL's convolution gives. A target
+ *    centre lies a quarter of a source cell from one source centre along each axis, so each
+ *    axis weighs two source cells 3/4 and 1/4 (1 on a raster edge, where the other falls
+ *    outside). Rows are filtered first, then columns: a value is the weighted mean of the valid
+ *    (not nodata) ones of its two inputs, invalid when neither is; the result is rounded half up
+ *    to the band's integers. Every product and sum is exact in doubles (values < 2^16, weights
+ *    multiples of 1/4), so the order of the operations cannot change a bit. A nodata value
+ *    inside the range a mean can take would need GDAL's own rule for a mean equal to it: GDAL
+ *    reads those bands. tests/test_raster.c compares both ways on random rasters and windows. */
+static _Atomic unsigned long upsampled;
+unsigned long sm__raster_upsampled(void) { return upsampled; }
+
+static double *scratch(sm_raster *r, size_t n)
+{
+    if (n > r->scratch_cap) {
+        double *p = realloc(r->scratch, n * sizeof *p);
+        if (!p)
+            return NULL;
+        r->scratch = p;
+        r->scratch_cap = n;
+    }
+    return r->scratch;
+}
+
+/* The exact integer ratio of the source cell to the target cell, or 0. */
+static int integer_ratio(const sm_grid *s, const sm_grid *t)
+{
+    double kx = s->dx / t->dx, ky = s->dy / t->dy;
+    long k = lround(kx);
+    if (k < 2 || k > 64 || fabs(kx - (double)k) > 1e-9 * kx || fabs(ky - (double)k) > 1e-9 * ky)
+        return 0;
+    return (int)k;
+}
+
+/* Whether the 2x bilinear of `band` is exact here: 8- or 16-bit unsigned values, no nodata or
+ * one no mean of valid values can round to (0 or the type's largest value). */
+static int bilinear_exact(sm_raster *r, int band)
+{
+    GDALRasterBandH b = GDALGetRasterBand(r->ds, band);
+    GDALDataType t = GDALGetRasterDataType(b);
+    if (t != GDT_Byte && t != GDT_UInt16)
+        return 0;
+    int has_nd = 0;
+    double nd = GDALGetRasterNoDataValue(b, &has_nd);
+    return !has_nd || nd == 0 || nd == (t == GDT_Byte ? 255.0 : 65535.0);
+}
+
+/* One axis of the 2x bilinear: the target cell q (in halves of source cells from the source's
+ * edge, q = 2 * source offset + index) reads source cells a and b with weights wa and wb. */
+static void bilinear_taps(int64_t q, int64_t n, int64_t *a, int64_t *b, double *wa, double *wb)
+{
+    int64_t p = q >> 1; /* q >= 0 */
+    if (q & 1) {        /* centre at p + 1/4 */
+        *a = p;
+        *b = p + 1;
+        *wa = 0.75;
+        *wb = 0.25;
+    } else { /* centre at p - 1/4 */
+        *a = p - 1;
+        *b = p;
+        *wa = 0.25;
+        *wb = 0.75;
+    }
+    if (*a < 0) {
+        *a = *b;
+        *wa = 1.0;
+        *wb = 0.0;
+    } else if (*b >= n) {
+        *b = *a;
+        *wa = 1.0;
+        *wb = 0.0;
+    }
+}
+
+/* The mean of the valid ones of x and y with weights wx and wy (NAN marks invalid). */
+static inline double masked_mean(double x, double y, double wx, double wy)
+{
+    if (x == x && y == y)
+        return wx * x + wy * y;
+    return x == x ? x : y; /* wx*x/wx is x exactly */
+}
+
+/* Target cells [0, bw) x [0, bh) into dst (row stride `stride`), whose first cell is the source
+ * cell fraction (mx / k, my / k) of a source of ns columns x nr rows. *done = 0 (and SM_OK)
+ * when there is no memory for the scratch: GDAL then reads, needing less. */
+static sm_status upsample_direct(sm_raster *r, sm_context *ctx, sm_tiffdec *d, int k, int bilinear,
+                                 int64_t mx, int64_t my, int64_t bw, int64_t bh, double *dst, size_t stride,
+                                 int *done)
+{
+    *done = 1;
+    int64_t ns = r->grid.ncols, nr = r->grid.nrows;
+    /* the source cells read: those holding the centres, and for bilinear their neighbours */
+    int64_t sx0, sx1, sy0, sy1;
+    if (bilinear) {
+        int64_t a, b;
+        double wa, wb;
+        bilinear_taps(mx, ns, &a, &b, &wa, &wb);
+        sx0 = a;
+        bilinear_taps(mx + bw - 1, ns, &a, &b, &wa, &wb);
+        sx1 = b + 1;
+        bilinear_taps(my, nr, &a, &b, &wa, &wb);
+        sy0 = a;
+        bilinear_taps(my + bh - 1, nr, &a, &b, &wa, &wb);
+        sy1 = b + 1;
+    } else {
+        sx0 = mx / k;
+        sx1 = (mx + bw - 1) / k + 1;
+        sy0 = my / k;
+        sy1 = (my + bh - 1) / k + 1;
+    }
+    if (sx0 < 0 || sy0 < 0 || sx1 > ns || sy1 > nr)
+        return sm_error(ctx, SM_ERR_INTERNAL, "%s: upsampling window outside the raster", r->path);
+    size_t sw = (size_t)(sx1 - sx0), sh = (size_t)(sy1 - sy0);
+    /* the source window, then (bilinear) one filtered row per source row */
+    size_t need = sw * sh + (bilinear ? (size_t)bw * sh + 4 * (size_t)bw : (size_t)bw / 2 + 1);
+    double *src = scratch(r, need);
+    if (!src) {
+        *done = 0;
+        return SM_OK;
+    }
+    sm_status st = sm_tiffdec_read(d, ctx, sx0, sy0, (int64_t)sw, (int64_t)sh, src, sw);
+    if (st != SM_OK)
+        return st;
+    upsampled++;
+    if (!bilinear) {
+        int32_t *col = (int32_t *)(void *)(src + sw * sh); /* the source column of each target one */
+        for (int64_t x = 0; x < bw; x++)
+            col[x] = (int32_t)((mx + x) / k - sx0);
+        for (int64_t y = 0; y < bh; y++) {
+            const double *srow = src + (size_t)((my + y) / k - sy0) * sw;
+            double *out = dst + (size_t)y * stride;
+            if (y > 0 && (my + y) / k == (my + y - 1) / k) { /* the row above again */
+                memcpy(out, out - stride, (size_t)bw * sizeof *out);
+                continue;
+            }
+            for (int64_t x = 0; x < bw; x++)
+                out[x] = srow[col[x]];
+        }
+        return SM_OK;
+    }
+    double *hrow = src + sw * sh; /* sh rows of bw */
+    int64_t *ta = (int64_t *)(void *)(hrow + (size_t)bw * sh), *tb = ta + bw;
+    double *twa = (double *)(void *)(tb + bw), *twb = twa + bw;
+    for (int64_t x = 0; x < bw; x++) {
+        bilinear_taps(mx + x, ns, &ta[x], &tb[x], &twa[x], &twb[x]);
+        ta[x] -= sx0;
+        tb[x] -= sx0;
+    }
+    for (size_t y = 0; y < sh; y++) {
+        const double *srow = src + y * sw;
+        double *h = hrow + y * (size_t)bw;
+        for (int64_t x = 0; x < bw; x++)
+            h[x] = masked_mean(srow[ta[x]], srow[tb[x]], twa[x], twb[x]);
+    }
+    for (int64_t y = 0; y < bh; y++) {
+        int64_t a, b;
+        double wa, wb;
+        bilinear_taps(my + y, nr, &a, &b, &wa, &wb);
+        const double *ha = hrow + (size_t)(a - sy0) * (size_t)bw, *hb = hrow + (size_t)(b - sy0) * (size_t)bw;
+        double *out = dst + (size_t)y * stride;
+        for (int64_t x = 0; x < bw; x++) {
+            double v = masked_mean(ha[x], hb[x], wa, wb);
+            out[x] = v == v ? (double)(int64_t)(v + 0.5) : v; /* rounded half up; NAN stays */
+        }
+    }
+    return SM_OK;
+}
+
 sm_status sm_raster_read(sm_raster *r, sm_context *ctx, int band, const sm_grid *target,
                          const sm_window *win, sm_resample resample, double *buf)
 {
@@ -608,6 +787,22 @@ sm_status sm_raster_read(sm_raster *r, sm_context *ctx, int band, const sm_grid 
     double fw = (double)bw * target->dx / s->dx, fh = (double)bh * target->dy / s->dy;
     int same = fabs(fx - round(fx)) < 1e-9 && fabs(fy - round(fy)) < 1e-9 &&
                fabs(target->dx - s->dx) < 1e-9 * s->dx && fabs(target->dy - s->dy) < 1e-9 * s->dy;
+    if (!same && !r->warped && (resample == SM_RESAMPLE_NEAREST || resample == SM_RESAMPLE_BILINEAR)) {
+        int k = integer_ratio(s, target);
+        double kfx = fx * k, kfy = fy * k;
+        if (k && fabs(kfx - round(kfx)) < 1e-6 && fabs(kfy - round(kfy)) < 1e-6 && kfx > -0.5 && kfy > -0.5 &&
+            (resample == SM_RESAMPLE_NEAREST || (k == 2 && bilinear_exact(r, band)))) {
+            sm_tiffdec *direct = direct_decoder(r, ctx, band);
+            if (direct) {
+                int done = 0;
+                sm_status st = upsample_direct(r, ctx, direct, k, resample == SM_RESAMPLE_BILINEAR, llround(kfx),
+                                               llround(kfy), bw, bh, buf + (size_t)r0 * (size_t)win->ncols + (size_t)c0,
+                                               (size_t)win->ncols, &done);
+                if (st != SM_OK || done)
+                    return st;
+            }
+        }
+    }
     GDALRasterIOExtraArg extra;
     INIT_RASTERIO_EXTRA_ARG(extra);
     int xoff, yoff, xsize, ysize;

@@ -41,4 +41,8 @@ void sm_tiffdec_size(const sm_tiffdec *d, int64_t *ncols, int64_t *nrows);
 sm_status sm_tiffdec_read(sm_tiffdec *d, sm_context *ctx, int64_t col0, int64_t row0,
                           int64_t ncols, int64_t nrows, double *buf, size_t stride);
 
+/* How many window reads sm_raster_read has resampled itself from the direct decoder (a coarser
+ * band split into whole target cells, src/io/raster.c), for the tests to tell that path ran. */
+unsigned long sm__raster_upsampled(void);
+
 #endif

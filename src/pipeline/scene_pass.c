@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/util.h"
+#include "analysis/indices_inline.h"
 #include "pipeline/internal.h"
 #include "sinkmap/carbon.h"
 #include "sinkmap/classify.h"
@@ -811,7 +812,7 @@ static sm_status process_chunk(worker *w, const sm_window *cw, int64_t c0)
             size_t i = (size_t)y * (size_t)cw->ncols + (size_t)x;
             uint8_t k = src[x];
             int obs = k != SM__CODE_NODATA && k != SM__CODE_CLOUD;
-            nb[x] = (sw2 && obs) ? sm_nbr(nir[i], sw2[i]) : NAN;
+            nb[x] = (sw2 && obs) ? sm__nbr(nir[i], sw2[i]) : NAN;
             hist[k]++;
         }
     }
