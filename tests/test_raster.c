@@ -375,6 +375,131 @@ static void test_upsample_direct_matches_gdal(void **state)
     }
 }
 
+/* The overviews of a class map: each level from the one above, every cell the most frequent
+ * non-nodata value of the 2 x 2 cells above it (fewer at an odd edge), ties to the value that
+ * reached the top count first in row-major order, nodata when all are. Checked against a
+ * brute-force oracle (counts over the block, the tie rule by a second scan) at every level, and
+ * the first level (an exact halving) against gdaladdo -r mode's, on random classes with many
+ * ties and nodata patches. */
+static int oracle_mode(const uint8_t *v, int n, uint8_t nd)
+{
+    int count[256] = {0}, top = 0;
+    for (int k = 0; k < n; k++)
+        if (v[k] != nd && ++count[v[k]] > top)
+            top = count[v[k]];
+    if (top == 0)
+        return nd;
+    /* the first value whose running count reaches top */
+    int run[256] = {0};
+    for (int k = 0; k < n; k++)
+        if (v[k] != nd && ++run[v[k]] == top)
+            return v[k];
+    return -1;
+}
+
+static void test_writer_mode_overviews(void **state)
+{
+    (void)state;
+    char p[512];
+    snprintf(p, sizeof p, "%s/modes.tif", tmp);
+    sm_context *ctx = sm_context_create();
+    const int W = 2100, H = 1030; /* levels 1050 x 515, 525 x 258, 263 x 129 */
+    sm_grid g = {600000, 3400000, 10, 10, W, H};
+    static const sm_class_entry cls[] = {{0, "none", 0, 0, 0}, {1, "a", 1, 1, 1}, {2, "b", 2, 2, 2}, {3, "c", 3, 3, 3}};
+    sm_raster_writer_options o = SM_RASTER_WRITER_OPTIONS_INIT;
+    o.type = SM_PIXEL_BYTE;
+    o.has_nodata = 1;
+    o.nodata = 0;
+    o.categorical = 1;
+    o.classes = cls;
+    o.nclasses = 4;
+    char *wkt = wkt_32648();
+    sm_raster_writer *w = NULL;
+    assert_int_equal(sm_raster_writer_create(&w, ctx, p, &g, wkt, &o), SM_OK);
+    CPLFree(wkt);
+    uint8_t *base = malloc((size_t)W * H);
+    uint64_t seed = 99;
+    for (int r = 0; r < H; r++)
+        for (int c = 0; c < W; c++) {
+            int v = (int)(lcg(&seed) % 4); /* 0 (nodata) to 3: ties are common */
+            if (r >= 100 && r < 180 && c >= 300 && c < 420)
+                v = 0; /* a nodata patch: whole blocks of nodata */
+            if (r >= 400 && r < 500)
+                v = 1 + (c % 2) * ((r % 2) ? 1 : 2); /* checkerboards: 2-2 ties */
+            base[(size_t)r * W + c] = (uint8_t)v;
+        }
+    double *buf = malloc(sizeof(double) * (size_t)W * 100);
+    for (int r0 = 0; r0 < H; r0 += 100) {
+        int nr = r0 + 100 > H ? H - r0 : 100;
+        sm_window win = {0, r0, W, nr};
+        for (size_t i = 0; i < (size_t)W * nr; i++)
+            buf[i] = base[(size_t)r0 * W + i];
+        assert_int_equal(sm_raster_writer_write(w, ctx, 1, &win, buf), SM_OK);
+    }
+    free(buf);
+    assert_int_equal(sm_raster_writer_finish(w, ctx), SM_OK);
+    sm_raster_writer_destroy(w);
+    GDALDatasetH ds = GDALOpen(p, GA_ReadOnly);
+    GDALRasterBandH b = GDALGetRasterBand(ds, 1);
+    assert_int_equal(GDALGetOverviewCount(b), 3);
+    uint8_t *above = base;
+    int aw = W, ah = H;
+    for (int lv = 0; lv < 3; lv++) {
+        GDALRasterBandH ob = GDALGetOverview(b, lv);
+        int ow = GDALGetRasterBandXSize(ob), oh = GDALGetRasterBandYSize(ob);
+        assert_int_equal(ow, (aw + 1) / 2);
+        assert_int_equal(oh, (ah + 1) / 2);
+        uint8_t *got = malloc((size_t)ow * oh);
+        assert_int_equal(GDALRasterIO(ob, GF_Read, 0, 0, ow, oh, got, ow, oh, GDT_Byte, 0, 0), CE_None);
+        size_t ties = 0, nodata = 0;
+        for (int y = 0; y < oh; y++)
+            for (int x = 0; x < ow; x++) {
+                uint8_t v[4];
+                int n = 0;
+                for (int dy = 0; dy < 2; dy++)
+                    for (int dx = 0; dx < 2; dx++)
+                        if (2 * y + dy < ah && 2 * x + dx < aw)
+                            v[n++] = above[(size_t)(2 * y + dy) * aw + 2 * x + dx];
+                int want = oracle_mode(v, n, 0);
+                if (got[(size_t)y * ow + x] != want)
+                    fail_msg("level %d, cell (%d, %d): %d, expected %d", lv + 1, x, y, got[(size_t)y * ow + x], want);
+                ties += n == 4 && v[0] != v[1] && v[0] != 0 && v[1] != 0 && ((v[2] == v[0] && v[3] == v[1]) || (v[2] == v[1] && v[3] == v[0]));
+                nodata += want == 0;
+            }
+        if (lv == 0)
+            assert_true(ties > 1000 && nodata > 1000); /* the tie rule and nodata were exercised */
+        if (above != base)
+            free(above);
+        above = got;
+        aw = ow;
+        ah = oh;
+    }
+    free(above);
+    /* the first level against gdaladdo -r mode on the same classes */
+    char ref[600];
+    snprintf(ref, sizeof ref, "%s/modes_ref.tif", tmp);
+    GDALDatasetH rd = GDALCreate(GDALGetDriverByName("GTiff"), ref, W, H, 1, GDT_Byte, NULL);
+    GDALRasterBandH rb = GDALGetRasterBand(rd, 1);
+    GDALSetRasterNoDataValue(rb, 0);
+    assert_int_equal(GDALRasterIO(rb, GF_Write, 0, 0, W, H, base, W, H, GDT_Byte, 0, 0), CE_None);
+    int f2 = 2;
+    assert_int_equal(GDALBuildOverviews(rd, "MODE", 1, &f2, 0, NULL, NULL, NULL), CE_None);
+    size_t n1 = (size_t)(W / 2) * (H / 2);
+    uint8_t *mine = malloc(n1), *theirs = malloc(n1);
+    assert_int_equal(GDALRasterIO(GDALGetOverview(b, 0), GF_Read, 0, 0, W / 2, H / 2, mine, W / 2, H / 2, GDT_Byte, 0, 0), CE_None);
+    assert_int_equal(GDALRasterIO(GDALGetOverview(rb, 0), GF_Read, 0, 0, W / 2, H / 2, theirs, W / 2, H / 2, GDT_Byte, 0, 0), CE_None);
+    assert_memory_equal(mine, theirs, n1);
+    free(mine);
+    free(theirs);
+    GDALClose(rd);
+    GDALClose(ds);
+    free(base);
+    const char *validator = "/usr/lib/python3/dist-packages/osgeo_utils/samples/validate_cloud_optimized_geotiff.py";
+    if (e2e_exists(validator))
+        assert_int_equal(e2e_sh("/usr/bin/python3 %s -q '%s'", validator, p), 0);
+    sm_context_destroy(ctx);
+}
+
 /* The writer: values, palette, names; the file's structure read with libtiff. */
 static void test_writer_structure(void **state)
 {
@@ -560,6 +685,7 @@ int main(void)
         cmocka_unit_test(test_mask_band),           cmocka_unit_test(test_nodata_from_aux_xml),
         cmocka_unit_test(test_writer_structure),    cmocka_unit_test(test_writer_overflow),
         cmocka_unit_test(test_writer_typed),        cmocka_unit_test(test_upsample_direct_matches_gdal),
+        cmocka_unit_test(test_writer_mode_overviews),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1043,6 +1043,123 @@ sm_status sm_raster_writer_write_typed(sm_raster_writer *w, sm_context *ctx, int
     return writer_write(w, ctx, band, win, type == SM_PIXEL_FLOAT32 ? GDT_Float32 : GDT_Byte, buf, stride);
 }
 
+/* ---- overviews of class maps ----
+ * GDAL's COG driver computes MODE overviews at about a second per 120 Mpx, more than writing the
+ * whole file; a 2 x 2 mode is a few comparisons. So the staged file of a class map gets its
+ * overviews here, and the COG step copies them as they are. Each level is made from the one
+ * above it (as GDAL's COG driver and gdaladdo do for MODE), every cell from the 2 x 2 cells above
+ * it (fewer on the last row or column of an odd size; sizes rounded up, as gdaladdo's): the most
+ * frequent value that is not nodata, and of equally frequent ones the one that reached that count
+ * first in row-major order (GDAL's rule); nodata when all four are. The levels go on until the
+ * smallest fits one 512 tile, as the COG driver's. tests/test_raster.c compares the overviews
+ * with gdaladdo -r mode's. */
+static inline uint8_t mode4(const uint8_t *v, int n, int has_nd, uint8_t nd)
+{
+    if (n == 4 && v[0] == v[1] && v[0] == v[2] && v[0] == v[3])
+        return v[0];
+    int best = -1, bestc = 0;
+    for (int k = 0; k < n; k++) {
+        if (has_nd && v[k] == nd)
+            continue;
+        int c = 0;
+        for (int m = 0; m <= k; m++)
+            c += v[m] == v[k] && !(has_nd && v[m] == nd);
+        if (c > bestc) {
+            bestc = c;
+            best = v[k];
+        }
+    }
+    return best < 0 ? nd : (uint8_t)best;
+}
+
+/* The level below `src` (w x h) into `dst` ((w + 1) / 2 x (h + 1) / 2), 256 rows at a time. */
+static sm_status mode_level(GDALRasterBandH src, GDALRasterBandH dst, int has_nd, uint8_t nd, const char *path,
+                            sm_context *ctx)
+{
+    int w = GDALGetRasterBandXSize(src), h = GDALGetRasterBandYSize(src);
+    int ow = GDALGetRasterBandXSize(dst), oh = GDALGetRasterBandYSize(dst);
+    if (ow != (w + 1) / 2 || oh != (h + 1) / 2)
+        return sm_error(ctx, SM_ERR_INTERNAL, "%s: overview of %d x %d is %d x %d", path, w, h, ow, oh);
+    enum { ROWS = 256 };
+    uint8_t *in = malloc((size_t)w * 2 * ROWS), *out = malloc((size_t)ow * ROWS);
+    sm_status st = SM_OK;
+    if (!in || !out) {
+        st = sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+        goto end;
+    }
+    for (int r0 = 0; r0 < oh; r0 += ROWS) {
+        int nr = oh - r0 < ROWS ? oh - r0 : ROWS;
+        int sr0 = 2 * r0, snr = 2 * nr > h - sr0 ? h - sr0 : 2 * nr;
+        if (GDALRasterIO(src, GF_Read, 0, sr0, w, snr, in, w, snr, GDT_Byte, 0, 0) != CE_None) {
+            st = sm_error(ctx, SM_ERR_IO, "%s: cannot read back rows %d-%d for the overviews: %s", path, sr0,
+                          sr0 + snr - 1, last_gdal_error());
+            goto end;
+        }
+        for (int y = 0; y < nr; y++) {
+            const uint8_t *a = in + (size_t)(2 * y) * (size_t)w;
+            const uint8_t *b = 2 * y + 1 < snr ? a + w : NULL;
+            uint8_t *o = out + (size_t)y * (size_t)ow;
+            for (int x = 0; x < ow; x++) {
+                uint8_t v[4];
+                int n = 0, c = 2 * x;
+                v[n++] = a[c];
+                if (c + 1 < w)
+                    v[n++] = a[c + 1];
+                if (b) {
+                    v[n++] = b[c];
+                    if (c + 1 < w)
+                        v[n++] = b[c + 1];
+                }
+                o[x] = mode4(v, n, has_nd, nd);
+            }
+        }
+        if (GDALRasterIO(dst, GF_Write, 0, r0, ow, nr, out, ow, nr, GDT_Byte, 0, 0) != CE_None) {
+            st = sm_error(ctx, SM_ERR_IO, "%s: cannot write the overviews: %s", path, last_gdal_error());
+            goto end;
+        }
+    }
+end:
+    free(in);
+    free(out);
+    return st;
+}
+
+static sm_status mode_overviews(sm_raster_writer *w, sm_context *ctx)
+{
+    int nx = GDALGetRasterXSize(w->ds), ny = GDALGetRasterYSize(w->ds), n = 0;
+    while (n < 30 && ((nx >> n) > 512 || (ny >> n) > 512))
+        n++;
+    if (n == 0)
+        return SM_OK;
+    int factors[30];
+    for (int i = 0; i < n; i++)
+        factors[i] = 2 << i;
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    CPLErrorReset();
+    CPLErr e = GDALBuildOverviews(w->ds, "NONE", n, factors, 0, NULL, NULL, NULL);
+    CPLPopErrorHandler();
+    if (e != CE_None)
+        return sm_error(ctx, SM_ERR_IO, "%s: cannot add overviews: %s", w->tmp_path, last_gdal_error());
+    for (int b = 1; b <= w->opt.nbands; b++) {
+        GDALRasterBandH band = GDALGetRasterBand(w->ds, b);
+        if (GDALGetOverviewCount(band) != n)
+            return sm_error(ctx, SM_ERR_INTERNAL, "%s: %d overviews made, %d asked", w->tmp_path,
+                            GDALGetOverviewCount(band), n);
+        int has_nd = 0;
+        double nd = GDALGetRasterNoDataValue(band, &has_nd);
+        has_nd = has_nd && nd >= 0 && nd <= 255 && nd == floor(nd);
+        GDALRasterBandH src = band;
+        for (int i = 0; i < n; i++) {
+            GDALRasterBandH dst = GDALGetOverview(band, i);
+            sm_status st = mode_level(src, dst, has_nd, has_nd ? (uint8_t)nd : 0, w->tmp_path, ctx);
+            if (st != SM_OK)
+                return st;
+            src = dst;
+        }
+    }
+    return SM_OK;
+}
+
 sm_status sm_raster_writer_finish(sm_raster_writer *w, sm_context *ctx)
 {
     sm_status st = SM_OK;
@@ -1063,6 +1180,8 @@ sm_status sm_raster_writer_finish(sm_raster_writer *w, sm_context *ctx)
             GDALSetRasterStatistics(band, mn, mx, mean, sd);
         CPLPopErrorHandler();
     }
+    if (w->opt.categorical && w->opt.type == SM_PIXEL_BYTE && (st = mode_overviews(w, ctx)) != SM_OK)
+        goto end;
     GDALFlushCache(w->ds);
     GDALDriverH cogdrv = GDALGetDriverByName("COG");
     if (!cogdrv) {
