@@ -375,6 +375,19 @@ static void test_upsample_direct_matches_gdal(void **state)
     }
 }
 
+/* A class map's writer options: bytes, nodata 0, the given classes. */
+static sm_raster_writer_options class_map_options(const sm_class_entry *cls, size_t n)
+{
+    sm_raster_writer_options o = SM_RASTER_WRITER_OPTIONS_INIT;
+    o.type = SM_PIXEL_BYTE;
+    o.has_nodata = 1;
+    o.nodata = 0;
+    o.categorical = 1;
+    o.classes = cls;
+    o.nclasses = n;
+    return o;
+}
+
 /* The overviews of a class map: each level from the one above, every cell the most frequent
  * non-nodata value of the 2 x 2 cells above it (fewer at an odd edge), ties to the value that
  * reached the top count first in row-major order, nodata when all are. Checked against a
@@ -406,13 +419,7 @@ static void test_writer_mode_overviews(void **state)
     const int W = 2100, H = 1030; /* levels 1050 x 515, 525 x 258, 263 x 129 */
     sm_grid g = {600000, 3400000, 10, 10, W, H};
     static const sm_class_entry cls[] = {{0, "none", 0, 0, 0}, {1, "a", 1, 1, 1}, {2, "b", 2, 2, 2}, {3, "c", 3, 3, 3}};
-    sm_raster_writer_options o = SM_RASTER_WRITER_OPTIONS_INIT;
-    o.type = SM_PIXEL_BYTE;
-    o.has_nodata = 1;
-    o.nodata = 0;
-    o.categorical = 1;
-    o.classes = cls;
-    o.nclasses = 4;
+    sm_raster_writer_options o = class_map_options(cls, 4);
     char *wkt = wkt_32648();
     sm_raster_writer *w = NULL;
     assert_int_equal(sm_raster_writer_create(&w, ctx, p, &g, wkt, &o), SM_OK);
@@ -509,13 +516,7 @@ static void test_writer_structure(void **state)
     sm_context *ctx = sm_context_create();
     sm_grid g = {600000, 3400000, 10, 10, 1100, 1030};
     static const sm_class_entry cls[] = {{0, "none", 0, 0, 0}, {1, "forest", 10, 120, 10}, {2, "water", 0, 0, 200}};
-    sm_raster_writer_options o = SM_RASTER_WRITER_OPTIONS_INIT;
-    o.type = SM_PIXEL_BYTE;
-    o.has_nodata = 1;
-    o.nodata = 0;
-    o.categorical = 1;
-    o.classes = cls;
-    o.nclasses = 3;
+    sm_raster_writer_options o = class_map_options(cls, 3);
     o.description = "land cover";
     char *wkt = wkt_32648();
     sm_raster_writer *w = NULL;
