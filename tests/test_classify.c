@@ -204,6 +204,86 @@ static void test_block_nodata_cloud(void **state)
     sm_context_destroy(ctx);
 }
 
+/* The block classifier (four pixels at a time where the CPU allows) against the pixel function,
+ * pixel by pixel, on random reflectances mixed with the values that take the tree's edges:
+ * each threshold exactly and one float either side, NaN, zeros of both signs, infinities,
+ * negatives; with every combination of absent bands, and with validity and cloud flags. */
+static uint64_t rnd_state = 88172645463325252u;
+static uint32_t rnd(void) /* a 64-bit LCG's high half */
+{
+    rnd_state = rnd_state * 6364136223846793005u + 1442695040888963407u;
+    return (uint32_t)(rnd_state >> 32);
+}
+
+static void test_block_matches_pixel(void **state)
+{
+    (void)state;
+    const sm_rules_params p = SM_RULES_PARAMS_INIT;
+    const float *fp = &p.water_nir_max;
+    float special[64];
+    int ns = 0;
+    for (int k = 0; k < 22; k++) { /* the thresholds, and a float either side */
+        special[ns++] = fp[k];
+        if (k % 2 == 0) {
+            special[ns++] = nextafterf(fp[k], 1.0f);
+            special[ns++] = nextafterf(fp[k], -1.0f);
+        }
+    }
+    const float extra[] = {NAN, 0.0f, -0.0f, INFINITY, -INFINITY, -0.05f, 1e-30f, 2.0f};
+    for (size_t k = 0; k < sizeof extra / sizeof extra[0]; k++)
+        special[ns++] = extra[k];
+    enum { N = 1 << 16 };
+    static float b[6][N];
+    static uint8_t valid[N], cloud[N], got[N];
+    size_t checked = 0, classes_seen = 0;
+    int seen[16] = {0};
+    for (int round = 0; round < 64; round++) {
+        for (size_t i = 0; i < N; i++) {
+            for (int k = 0; k < 6; k++) {
+                uint32_t r = rnd();
+                if (r % 5 == 0)
+                    b[k][i] = special[(r >> 8) % (uint32_t)ns];
+                else
+                    b[k][i] = (float)((r >> 8) % 100000) / 100000.0f * (k == 3 ? 0.6f : 0.35f);
+            }
+            valid[i] = rnd() % 16 != 0;
+            cloud[i] = rnd() % 16 == 0;
+        }
+        int absent = round % 16; /* bit k: band k absent (blue, green, swir1, swir2) */
+        sm_pixel_block blk;
+        memset(&blk, 0, sizeof blk);
+        blk.n = N - (size_t)(round % 4); /* a tail the four-wide loop leaves */
+        blk.blue = (absent & 1) ? NULL : b[0];
+        blk.green = (absent & 2) ? NULL : b[1];
+        blk.red = b[2];
+        blk.nir = b[3];
+        blk.swir1 = (absent & 4) ? NULL : b[4];
+        blk.swir2 = (absent & 8) ? NULL : b[5];
+        blk.valid = round % 3 ? valid : NULL;
+        blk.cloud = round % 5 ? cloud : NULL;
+        assert_int_equal(sm_classify_rules(NULL, &blk, &p, got), SM_OK);
+        for (size_t i = 0; i < blk.n; i++) {
+            uint8_t want;
+            if (blk.valid && !valid[i])
+                want = SM_LC_NODATA;
+            else if (blk.cloud && cloud[i])
+                want = SM_LC_CLOUD;
+            else
+                want = sm_classify_rules_pixel(&p, blk.blue ? b[0][i] : NAN, blk.green ? b[1][i] : NAN, b[2][i],
+                                               b[3][i], blk.swir1 ? b[4][i] : NAN, blk.swir2 ? b[5][i] : NAN);
+            if (got[i] != want)
+                fail_msg("round %d, pixel %zu (%a %a %a %a %a %a): block %d, pixel %d", round, i, b[0][i], b[1][i],
+                         b[2][i], b[3][i], b[4][i], b[5][i], got[i], want);
+            seen[want & 15] = 1;
+            checked++;
+        }
+    }
+    for (int k = 0; k < 16; k++)
+        classes_seen += (size_t)seen[k];
+    assert_true(checked > 4000000);
+    assert_int_equal(classes_seen, 12); /* every class 0-11 came up */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -213,6 +293,7 @@ int main(void)
         cmocka_unit_test(test_missing_bands),
         cmocka_unit_test(test_threshold_edges),
         cmocka_unit_test(test_block_nodata_cloud),
+        cmocka_unit_test(test_block_matches_pixel),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,9 @@
 #include "sinkmap/classify.h"
 
 #include <math.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "analysis/indices_inline.h"
 
@@ -73,6 +76,93 @@ static SM_ALWAYS_INLINE uint8_t rules_pixel(const sm_rules_params *p, float blue
     return shrub ? SM_LC_SHRUB : SM_LC_GRASS;
 }
 
+
+#if defined(__SSE2__)
+/* The same tree on four pixels at once (SSE2): every quantity is computed for all four with the
+ * scalar code's float operations in the same order (so the same floats: IEEE arithmetic, no
+ * contraction), and the rules are applied in the scalar code's order, each setting the class of
+ * the lanes no earlier rule has decided. A comparison with NaN is false in both, which makes
+ * the scalar code's has() tests before a comparison implicit here. tests/test_classify.c
+ * compares both on millions of random pixels with NaNs, zeros, infinities and thresholds. */
+static inline __m128 nd4(__m128 a, __m128 b, __m128 qnan)
+{
+    __m128 s = _mm_add_ps(a, b);
+    __m128 q = _mm_div_ps(_mm_sub_ps(a, b), s);
+    __m128 ok = _mm_and_ps(_mm_cmpneq_ps(s, _mm_setzero_ps()), _mm_cmpord_ps(s, s));
+    return _mm_or_ps(_mm_and_ps(ok, q), _mm_andnot_ps(ok, qnan));
+}
+
+/* lanes of `res` not yet decided and in `m` get class c */
+static inline void decide(__m128i *res, __m128i *done, __m128 m, int c)
+{
+    __m128i mi = _mm_andnot_si128(*done, _mm_castps_si128(m));
+    *res = _mm_or_si128(_mm_andnot_si128(mi, *res), _mm_and_si128(mi, _mm_set1_epi32(c)));
+    *done = _mm_or_si128(*done, mi);
+}
+
+static inline __m128i rules4(const sm_rules_params *p, __m128 blue, __m128 green, __m128 red, __m128 nir,
+                             __m128 swir1, __m128 swir2)
+{
+    const __m128 qnan = _mm_set1_ps(NAN), zero = _mm_setzero_ps();
+    const __m128 inf = _mm_set1_ps(INFINITY);
+    __m128i res = _mm_setzero_si128(), done = _mm_setzero_si128();
+#define P(f) _mm_set1_ps(p->f)
+    /* finite: |x| < inf (false for NaN) */
+    const __m128 absmask = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
+    __m128 fin = _mm_and_ps(_mm_cmplt_ps(_mm_and_ps(red, absmask), inf), _mm_cmplt_ps(_mm_and_ps(nir, absmask), inf));
+    decide(&res, &done, _mm_cmpeq_ps(fin, zero), SM_LC_NODATA); /* fin is all-ones or zero bits */
+    __m128 ndvi = nd4(nir, red, qnan);
+    decide(&res, &done, _mm_cmpunord_ps(ndvi, ndvi), SM_LC_UNCLASSIFIED);
+    __m128 mndwi = nd4(green, swir1, qnan);
+    __m128 ndwi = nd4(green, nir, qnan);
+    __m128 ndmi = nd4(nir, swir1, qnan);
+    __m128 hasm = _mm_cmpord_ps(mndwi, mndwi);
+    /* 1. open water */
+    __m128 wt = _mm_or_ps(_mm_and_ps(hasm, _mm_cmpgt_ps(mndwi, P(water_mndwi_min))),
+                          _mm_andnot_ps(hasm, _mm_cmpgt_ps(ndwi, P(water_ndwi_min))));
+    decide(&res, &done, _mm_and_ps(_mm_cmplt_ps(nir, P(water_nir_max)), wt), SM_LC_WATER);
+    /* 2. wet surfaces */
+    __m128 w1 = _mm_and_ps(_mm_and_ps(_mm_cmplt_ps(ndvi, P(wet_ndvi_max)), _mm_cmplt_ps(nir, P(wet_nir_max))),
+                           _mm_cmpgt_ps(mndwi, P(wet_mndwi_min)));
+    __m128 w2 = _mm_and_ps(_mm_and_ps(_mm_cmpge_ps(ndvi, P(barren_ndvi_max)), _mm_cmplt_ps(ndvi, P(wetveg_ndvi_max))),
+                           _mm_and_ps(_mm_cmpge_ps(ndmi, P(wetveg_ndmi_min)), _mm_cmplt_ps(swir1, P(wetveg_swir1_max))));
+    decide(&res, &done, _mm_and_ps(hasm, _mm_or_ps(w1, w2)), SM_LC_WETLAND);
+    /* 3. barren */
+    __m128 barren = _mm_cmplt_ps(ndvi, P(barren_ndvi_max));
+    __m128 byblue = _mm_and_ps(_mm_cmpord_ps(blue, blue), _mm_cmpgt_ps(red, zero));
+    __m128 flat = _mm_cmpge_ps(_mm_div_ps(blue, red), P(built_flatness_min));
+    __m128 ndbi_ok = _mm_or_ps(_mm_cmpunord_ps(swir1, swir1), _mm_cmpge_ps(nd4(swir1, nir, qnan), P(built_ndbi_min)));
+    __m128 built_b = _mm_and_ps(flat, ndbi_ok);
+    __m128 byswir = _mm_and_ps(_mm_and_ps(_mm_cmpord_ps(swir1, swir1), _mm_cmpord_ps(swir2, swir2)),
+                               _mm_cmpgt_ps(swir1, zero));
+    __m128 built_s = _mm_cmpge_ps(_mm_div_ps(swir2, swir1), P(built_swir_ratio));
+    __m128 bb = _mm_and_ps(barren, byblue);
+    decide(&res, &done, _mm_and_ps(bb, built_b), SM_LC_BUILT);
+    decide(&res, &done, bb, SM_LC_BARE);
+    __m128 bs = _mm_and_ps(barren, byswir);
+    decide(&res, &done, _mm_and_ps(bs, built_s), SM_LC_BUILT);
+    decide(&res, &done, bs, SM_LC_BARE);
+    decide(&res, &done, barren, SM_LC_UNCLASSIFIED);
+    /* 4. partial cover */
+    decide(&res, &done, _mm_cmplt_ps(ndvi, P(crop_ndvi_max)), SM_LC_CROP);
+    /* 5-6. woody or herbaceous */
+    __m128 hasn = _mm_cmpord_ps(ndmi, ndmi);
+    __m128 score = _mm_add_ps(ndvi, _mm_mul_ps(P(ndmi_weight), ndmi));
+    __m128 forest = _mm_or_ps(
+        _mm_and_ps(hasn, _mm_and_ps(_mm_cmpge_ps(score, P(forest_score_min)), _mm_cmpge_ps(ndvi, P(forest_ndvi_min)))),
+        _mm_andnot_ps(hasn, _mm_cmpge_ps(ndvi, P(noswir_forest_ndvi))));
+    __m128 shrub = _mm_or_ps(_mm_and_ps(hasn, _mm_cmpge_ps(score, P(shrub_score_min))),
+                             _mm_andnot_ps(hasn, _mm_cmpge_ps(ndvi, P(noswir_shrub_ndvi))));
+    __m128 bamboo = _mm_and_ps(_mm_cmpge_ps(green, P(bamboo_green_min)), _mm_cmpge_ps(nir, P(bamboo_nir_min)));
+    decide(&res, &done, _mm_and_ps(forest, bamboo), SM_LC_BAMBOO);
+    decide(&res, &done, forest, SM_LC_FOREST);
+    decide(&res, &done, shrub, SM_LC_SHRUB);
+    decide(&res, &done, _mm_castsi128_ps(_mm_set1_epi32(-1)), SM_LC_GRASS);
+#undef P
+    return res;
+}
+#endif
+
 uint8_t sm_classify_rules_pixel(const sm_rules_params *p, float blue, float green, float red,
                                 float nir, float swir1, float swir2)
 {
@@ -93,7 +183,28 @@ sm_status sm_classify_rules(sm_context *ctx, const sm_pixel_block *in, const sm_
     if (in->n && (!in->red || !in->nir))
         return sm_error(ctx, SM_ERR_INPUT,
                         "rule classifier: the red and nir bands are required (roles red, nir)");
-    for (size_t i = 0; i < in->n; i++) {
+    size_t i = 0;
+#if defined(__SSE2__)
+    const __m128 qnan = _mm_set1_ps(NAN);
+    const sm_rules_params local = *p; /* not reloaded after every store of a class (a byte may alias it) */
+    for (; i + 4 <= in->n; i += 4) {
+        __m128i c = rules4(&local, in->blue ? _mm_loadu_ps(in->blue + i) : qnan,
+                           in->green ? _mm_loadu_ps(in->green + i) : qnan, _mm_loadu_ps(in->red + i),
+                           _mm_loadu_ps(in->nir + i), in->swir1 ? _mm_loadu_ps(in->swir1 + i) : qnan,
+                           in->swir2 ? _mm_loadu_ps(in->swir2 + i) : qnan);
+        int32_t cl[4];
+        _mm_storeu_si128((__m128i *)(void *)cl, c);
+        for (int k = 0; k < 4; k++) {
+            uint8_t v = (uint8_t)cl[k];
+            if (in->cloud && in->cloud[i + k])
+                v = SM_LC_CLOUD;
+            if (in->valid && !in->valid[i + k])
+                v = SM_LC_NODATA;
+            out_class[i + k] = v;
+        }
+    }
+#endif
+    for (; i < in->n; i++) {
         if (in->valid && !in->valid[i]) {
             out_class[i] = SM_LC_NODATA;
             continue;
