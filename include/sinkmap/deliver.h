@@ -40,6 +40,27 @@ sm_status sm_maps_preflight(sm_context *ctx);
 sm_status sm_maps_write(sm_context *ctx, const sm_job *job, const char *dir, int threads, sm_map_info **maps,
                         size_t *nmaps);
 
+/* The parcels of the carbon and sink maps given from memory, so that the maps need not wait for
+ * dir/parcels.gpkg: the geometries are read from the parcels' own file and layer (the features
+ * sinkmap copies into parcels.gpkg, in the same order), the values per parcel from the arrays
+ * (n of them, NaN = no value). */
+typedef struct sm_map_parcels {
+    const char *path;
+    const char *layer;
+    size_t n;
+    const double *carbon; /* t C/ha at the period's end: sm_map_carbon_per_ha() */
+    const double *sink;   /* t CO2e/ha/yr: sm_map_sink_per_ha() */
+} sm_map_parcels;
+/* The values the maps show, from parcels.gpkg's fields: (c_<s> or cp_<s>, NaN = none, both
+ * NaN = no value) / area_ha; sink_co2 / area_ha. NaN where area_ha is not positive. */
+double sm_map_carbon_per_ha(double area_ha, double c, double cp);
+double sm_map_sink_per_ha(double area_ha, double sink_co2);
+/* As sm_maps_write, with the parcels of mp (NULL: dir/parcels.gpkg). The same maps. */
+sm_status sm_maps_write_from(sm_context *ctx, const sm_job *job, const char *dir, int threads, const sm_map_parcels *mp,
+                             sm_map_info **maps, size_t *nmaps);
+/* As sm_deliver, with the maps drawn already (sm_maps_write_from's list; NULL, 0 with no maps). */
+sm_status sm_deliver_drawn(sm_context *ctx, const sm_job *job, const char *dir, const sm_map_info *maps, size_t nmaps);
+
 /* Writes dir/sinkmap.qgs: a QGIS project with one group per scene (its land cover, and its
  * confidence_<s>.tif when present) and a group of the parcel layers (carbon density, sink,
  * suspected changes), every path relative to the project, the styles embedded. */

@@ -422,13 +422,16 @@ static void vlayer_close(vlayer *l)
 }
 
 /* Opens the first layer with geometries of an OGR file and a transformation to the view. */
-static sm_status vlayer_open(sm_context *ctx, vlayer *l, const view *v, const char *path)
+/* Opens the layer `name` of path, or (name NULL) its first layer with geometries. */
+static sm_status vlayer_open_named(sm_context *ctx, vlayer *l, const view *v, const char *path, const char *name)
 {
     memset(l, 0, sizeof *l);
     l->ds = GDALOpenEx(path, GDAL_OF_VECTOR | GDAL_OF_READONLY, NULL, NULL, NULL);
     if (!l->ds)
         return sm_error(ctx, SM_ERR_IO, "%s: cannot open for the map: %s", path, CPLGetLastErrorMsg());
-    for (int i = 0; i < GDALDatasetGetLayerCount(l->ds) && !l->layer; i++) {
+    if (name)
+        l->layer = GDALDatasetGetLayerByName(l->ds, name);
+    for (int i = 0; !name && i < GDALDatasetGetLayerCount(l->ds) && !l->layer; i++) {
         OGRLayerH lay = GDALDatasetGetLayer(l->ds, i);
         if (OGR_L_GetGeomType(lay) != wkbNone)
             l->layer = lay;
@@ -449,6 +452,11 @@ static sm_status vlayer_open(sm_context *ctx, vlayer *l, const view *v, const ch
     }
     OGR_L_ResetReading(l->layer);
     return SM_OK;
+}
+
+static sm_status vlayer_open(sm_context *ctx, vlayer *l, const view *v, const char *path)
+{
+    return vlayer_open_named(ctx, l, v, path, NULL);
 }
 
 static void path_geometry(cairo_t *cr, const view *v, OGRGeometryH g)
@@ -526,6 +534,13 @@ typedef struct pcache {
     cairo_surface_t *outline; /* every parcel's outline, stroked once (A8), for the three maps */
 } pcache;
 
+double sm_map_carbon_per_ha(double area_ha, double c, double cp)
+{
+    return (area_ha > 0 && (!isnan(c) || !isnan(cp))) ? ((isnan(c) ? 0 : c) + (isnan(cp) ? 0 : cp)) / area_ha : NAN;
+}
+
+double sm_map_sink_per_ha(double area_ha, double sink_co2) { return area_ha > 0 ? sink_co2 / area_ha : NAN; }
+
 static void pcache_free(pcache *c)
 {
     for (size_t i = 0; i < c->n; i++)
@@ -539,24 +554,36 @@ static void pcache_free(pcache *c)
     memset(c, 0, sizeof *c);
 }
 
-static sm_status pcache_read(sm_context *ctx, pcache *c, cairo_t *cr, const view *v, const char *gpkg, const char *end_id)
+static sm_status pcache_read(sm_context *ctx, pcache *c, cairo_t *cr, const view *v, const char *gpkg, const char *end_id,
+                             const sm_map_parcels *mp)
 {
     vlayer l;
     memset(c, 0, sizeof *c);
-    sm_status st = vlayer_open(ctx, &l, v, gpkg);
+    sm_status st = mp ? vlayer_open_named(ctx, &l, v, mp->path, mp->layer) : vlayer_open(ctx, &l, v, gpkg);
     if (st != SM_OK)
         return st;
     OGRFeatureDefnH defn = OGR_L_GetLayerDefn(l.layer);
+    if (mp) { /* the geometries only: the values come from mp */
+        int nf = OGR_FD_GetFieldCount(defn), ni = 0;
+        const char **ignored = calloc((size_t)nf + 2, sizeof *ignored);
+        if (ignored) {
+            for (int k = 0; k < nf; k++)
+                ignored[ni++] = OGR_Fld_GetNameRef(OGR_FD_GetFieldDefn(defn, k));
+            ignored[ni++] = "OGR_STYLE";
+            OGR_L_SetIgnoredFields(l.layer, ignored); /* an optimisation: its failure changes nothing */
+            free(ignored);
+        }
+    }
     char n1[32], n2[32];
     snprintf(n1, sizeof n1, "c_%s", end_id);
     snprintf(n2, sizeof n2, "cp_%s", end_id);
     int ia = OGR_FD_GetFieldIndex(defn, "area_ha"), ic = OGR_FD_GetFieldIndex(defn, n1),
         ip = OGR_FD_GetFieldIndex(defn, n2), is = OGR_FD_GetFieldIndex(defn, "sink_co2");
-    if (ia < 0 || (ic < 0 && ip < 0)) {
+    if (!mp && (ia < 0 || (ic < 0 && ip < 0))) {
         vlayer_close(&l);
         return sm_error(ctx, SM_ERR_INPUT, "%s: fields area_ha and %s or %s are needed for the maps", gpkg, n1, n2);
     }
-    {
+    if (!mp) {
         /* only the four fields the maps class by are read: the layer has a hundred */
         const char *keep[4] = {"area_ha", n1, n2, "sink_co2"};
         int nf = OGR_FD_GetFieldCount(defn), ni = 0;
@@ -595,10 +622,20 @@ static sm_status pcache_read(sm_context *ctx, pcache *c, cairo_t *cr, const view
             }
             c->cap = nc;
         }
-        double area = field_num(f, ia), a = field_num(f, ic), b = field_num(f, ip), sk = field_num(f, is);
         size_t i = c->n++;
-        c->carbon[i] = (area > 0 && (!isnan(a) || !isnan(b))) ? ((isnan(a) ? 0 : a) + (isnan(b) ? 0 : b)) / area : NAN;
-        c->sink[i] = area > 0 ? sk / area : NAN;
+        if (mp) {
+            if (i >= mp->n) {
+                OGR_F_Destroy(f);
+                st = sm_error(ctx, SM_ERR_INPUT, "%s: the parcels changed while sinkmap was running", mp->path);
+                break;
+            }
+            c->carbon[i] = mp->carbon[i];
+            c->sink[i] = mp->sink[i];
+        } else {
+            double area = field_num(f, ia), a = field_num(f, ic), b = field_num(f, ip), sk = field_num(f, is);
+            c->carbon[i] = sm_map_carbon_per_ha(area, a, b);
+            c->sink[i] = sm_map_sink_per_ha(area, sk);
+        }
         c->paths[i] = NULL;
         OGRGeometryH g = feature_geometry(&l, f);
         if (g) {
@@ -611,6 +648,8 @@ static sm_status pcache_read(sm_context *ctx, pcache *c, cairo_t *cr, const view
         OGR_F_Destroy(f);
     }
     vlayer_close(&l);
+    if (st == SM_OK && mp && c->n != mp->n)
+        st = sm_error(ctx, SM_ERR_INPUT, "%s: the parcels changed while sinkmap was running", mp->path);
     if (st == SM_OK) {
         /* The outlines, stroked once into a mask the carbon, sink and changes maps each paint
          * in their grey over their fills: stroking 100,000 parcels was most of a map's time. */
@@ -1079,6 +1118,12 @@ static void *cm_main(void *arg)
 sm_status sm_maps_write(sm_context *ctx, const sm_job *job, const char *dir, int threads, sm_map_info **maps_out,
                         size_t *nmaps_out)
 {
+    return sm_maps_write_from(ctx, job, dir, threads, NULL, maps_out, nmaps_out);
+}
+
+sm_status sm_maps_write_from(sm_context *ctx, const sm_job *job, const char *dir, int threads, const sm_map_parcels *mp,
+                             sm_map_info **maps_out, size_t *nmaps_out)
+{
     lc_maps lc;
     chg_map cm;
     grad_job sj;
@@ -1140,7 +1185,7 @@ sm_status sm_maps_write(sm_context *ctx, const sm_job *job, const char *dir, int
 
     /* carbon density at the period's end, the sink over the period */
     const char *end_id = job->sink_to ? job->sink_to : job->scenes[job->nscenes - 1].id;
-    if ((st = pcache_read(ctx, &pc, cr, &v, gpkg, end_id)) != SM_OK)
+    if ((st = pcache_read(ctx, &pc, cr, &v, gpkg, end_id, mp)) != SM_OK)
         goto end;
     /* the changes map only reads the parcel cache: on a thread of its own (its own surface)
      * while the carbon and sink maps are drawn here, when the run has more than one thread;

@@ -10,7 +10,8 @@
 #include "core/util.h"
 #include "sinkmap/qml.h"
 
-sm_status sm_deliver(sm_context *ctx, const sm_job *job, const char *dir, int threads)
+static sm_status deliver(sm_context *ctx, const sm_job *job, const char *dir, int threads, int drawn,
+                         const sm_map_info *given, size_t ngiven)
 {
     sm_status st = SM_OK;
     sm_map_info *maps = NULL;
@@ -55,14 +56,25 @@ sm_status sm_deliver(sm_context *ctx, const sm_job *job, const char *dir, int th
     }
     if ((st = sm_progress(ctx, 0.995, "maps, QGIS project and report")) != SM_OK)
         goto end;
-    if (!job->no_maps && (st = sm_maps_write(ctx, job, dir, threads, &maps, &nmaps)) != SM_OK)
+    if (!drawn && !job->no_maps && (st = sm_maps_write(ctx, job, dir, threads, &maps, &nmaps)) != SM_OK)
         goto end;
     if ((st = sm_qgs_write(ctx, job, dir)) != SM_OK)
         goto end;
-    if (!job->no_report && (st = sm_report_write(ctx, job, dir, maps, nmaps)) != SM_OK)
+    if (!job->no_report &&
+        (st = sm_report_write(ctx, job, dir, drawn ? given : maps, drawn ? ngiven : nmaps)) != SM_OK)
         goto end;
 end:
     free(path);
     free(maps);
     return st;
+}
+
+sm_status sm_deliver(sm_context *ctx, const sm_job *job, const char *dir, int threads)
+{
+    return deliver(ctx, job, dir, threads, 0, NULL, 0);
+}
+
+sm_status sm_deliver_drawn(sm_context *ctx, const sm_job *job, const char *dir, const sm_map_info *maps, size_t nmaps)
+{
+    return deliver(ctx, job, dir, 1, 1, maps, nmaps);
 }

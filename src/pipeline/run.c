@@ -2452,10 +2452,97 @@ static void layer_job_free(layer_job *lj)
     sm_context_destroy(lj->ctx);
 }
 
+/* The maps, drawn from the parcels in memory (sm_maps_write_from) on a thread of their own while
+ * the parcel layer and the tables are written, when the run has more than one thread; here, in
+ * turn, otherwise. Joined before the ledger: a run whose maps fail posts nothing. */
+typedef struct maps_job {
+    const sm_job *job;
+    const char *dir;
+    int threads;
+    sm_map_parcels mp;
+    double *carbon, *sink; /* owned, behind mp */
+    sm_context *ctx;       /* the thread's own context */
+    sm_status st;
+    sm_map_info *maps;
+    size_t nmaps;
+    pthread_t tid;
+    int running, done;
+} maps_job;
+
+static void *maps_main(void *arg)
+{
+    maps_job *m = arg;
+    m->st = sm_maps_write_from(m->ctx, m->job, m->dir, m->threads, m->mp.carbon ? &m->mp : NULL, &m->maps,
+                               &m->nmaps);
+    m->done = 1;
+    return NULL;
+}
+
+static sm_status maps_start(sm_context *ctx, maps_job *m, const sm_job *job, const run_state *rs, const char *dir,
+                            int threads)
+{
+    m->job = job;
+    m->dir = dir;
+    m->threads = threads;
+    if (!(m->ctx = sm_context_create()))
+        return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+    const sm_results *res = rs->res;
+    const char *end_id = job->sink_to ? job->sink_to : job->scenes[job->nscenes - 1].id;
+    char n1[80], n2[80];
+    snprintf(n1, sizeof n1, "c_%s", end_id);
+    snprintf(n2, sizeof n2, "cp_%s", end_id);
+    long ia = sm_results_find(res, "area_ha"), ic = sm_results_find(res, n1), ip = sm_results_find(res, n2),
+         is = sm_results_find(res, "sink_co2");
+    size_t n = res->nrows;
+    if (ia >= 0 && (ic >= 0 || ip >= 0)) { /* else the maps read parcels.gpkg (and say what is missing) */
+        m->carbon = malloc((n ? n : 1) * sizeof *m->carbon);
+        m->sink = malloc((n ? n : 1) * sizeof *m->sink);
+        if (!m->carbon || !m->sink)
+            return sm_error(ctx, SM_ERR_NOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++) {
+            double area = sm_results_get(res, i, (size_t)ia);
+            m->carbon[i] = sm_map_carbon_per_ha(area, ic >= 0 ? sm_results_get(res, i, (size_t)ic) : NAN,
+                                                ip >= 0 ? sm_results_get(res, i, (size_t)ip) : NAN);
+            m->sink[i] = sm_map_sink_per_ha(area, is >= 0 ? sm_results_get(res, i, (size_t)is) : NAN);
+        }
+        m->mp = (sm_map_parcels){sm_parcels_path(rs->plan.parcels), sm_parcels_layer_name(rs->plan.parcels), n,
+                                 m->carbon, m->sink};
+    }
+    if (threads > 1 && pthread_create(&m->tid, NULL, maps_main, m) == 0)
+        m->running = 1;
+    return SM_OK;
+}
+
+/* Waits for the maps (or draws them now) and returns their status (its message in ctx). */
+static sm_status maps_finish(sm_context *ctx, maps_job *m)
+{
+    if (m->running) {
+        pthread_join(m->tid, NULL);
+        m->running = 0;
+    } else if (!m->done) {
+        maps_main(m);
+    }
+    if (m->st != SM_OK)
+        return sm_error(ctx, m->st, "%s", sm_context_message(m->ctx));
+    return SM_OK;
+}
+
+static void maps_job_free(maps_job *m)
+{
+    if (m->running)
+        pthread_join(m->tid, NULL);
+    free(m->carbon);
+    free(m->sink);
+    free(m->maps);
+    sm_context_destroy(m->ctx);
+}
+
 sm_status sm_run(sm_context *ctx, const sm_job *job, const sm_run_options *opt)
 {
     layer_job lj;
     memset(&lj, 0, sizeof lj);
+    maps_job mj;
+    memset(&mj, 0, sizeof mj);
     run_state rs;
     char *out_dir = NULL, *stage = NULL, *old = NULL, *path = NULL, *parent = NULL;
     /* --threads 1 means one core: no thread of the run's own beside the main one (the inputs
@@ -2559,6 +2646,13 @@ sm_status sm_run(sm_context *ctx, const sm_job *job, const sm_run_options *opt)
     }
     if ((st = layer_start(ctx, &lj, plan->threads != 1)) != SM_OK)
         goto end;
+    /* the suspected changes first: the maps, started next, draw them */
+    free(path);
+    path = sm__asprintf(ctx, "%s/changes.gpkg", stage);
+    if (!path || (st = write_changes(ctx, &rs, path, &rs.nchanged)) != SM_OK)
+        goto end;
+    if (!job->no_maps && (st = maps_start(ctx, &mj, job, &rs, stage, plan->threads)) != SM_OK)
+        goto end;
     free(path);
     path = sm__asprintf(ctx, "%s/parcels.csv", stage);
     if (!path || (st = sm_results_write_csv(rs.res, ctx, plan->parcels, mapped, nk, path)) != SM_OK)
@@ -2593,10 +2687,6 @@ sm_status sm_run(sm_context *ctx, const sm_job *job, const sm_run_options *opt)
             goto end;
     }
     free(path);
-    path = sm__asprintf(ctx, "%s/changes.gpkg", stage);
-    if (!path || (st = write_changes(ctx, &rs, path, &rs.nchanged)) != SM_OK)
-        goto end;
-    free(path);
     path = sm__asprintf(ctx, "%s/transitions.csv", stage);
     if (!path || (st = write_transitions(ctx, &rs, stage, path)) != SM_OK)
         goto end;
@@ -2613,6 +2703,10 @@ sm_status sm_run(sm_context *ctx, const sm_job *job, const sm_run_options *opt)
     if ((st = layer_finish(ctx, &lj)) != SM_OK)
         goto end;
     plan->t_outputs = sm__now() - t0;
+    if (!job->no_maps && (st = sm_progress(ctx, 0.985, "maps")) != SM_OK)
+        goto end;
+    if (!job->no_maps && (st = maps_finish(ctx, &mj)) != SM_OK)
+        goto end;
     if ((st = sm_progress(ctx, 0.99, "posting to the carbon ledger")) != SM_OK)
         goto end;
     if ((st = write_ledger(ctx, &rs, out_dir)) != SM_OK)
@@ -2622,7 +2716,7 @@ sm_status sm_run(sm_context *ctx, const sm_job *job, const sm_run_options *opt)
     if (!path || (st = write_run_json(ctx, &rs, path, opt)) != SM_OK)
         goto end;
     /* Styles, QGIS project, maps and report, from the files written above (src/pipeline/deliver.c). */
-    if ((st = sm_deliver(ctx, job, stage, plan->threads)) != SM_OK)
+    if ((st = sm_deliver_drawn(ctx, job, stage, mj.maps, mj.nmaps)) != SM_OK)
         goto end;
     /* Swap the staging folder into place. */
     sm__rm_rf(old);
@@ -2647,6 +2741,7 @@ end:
         }
     }
     layer_job_free(&lj);
+    maps_job_free(&mj);
     if (st != SM_OK && stage)
         sm__rm_rf(stage);
     free(out_dir);
