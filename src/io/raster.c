@@ -10,6 +10,9 @@
 #include <gdal.h>
 #include <gdalwarper.h>
 #include <math.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <ogr_srs_api.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -722,10 +725,38 @@ static sm_status upsample_direct(sm_raster *r, sm_context *ctx, sm_tiffdec *d, i
         ta[x] -= sx0;
         tb[x] -= sx0;
     }
+    /* The interior columns in pairs: target columns x, x + 1 (x + mx even, source cell p) are
+     * 1/4 s[p-1] + 3/4 s[p] and 3/4 s[p] + 1/4 s[p+1]; [xa, xb) holds whole such pairs whose
+     * taps are all inside the raster (the edges keep the scalar loop). */
+    int64_t xa = (mx & 1) ? 1 : 0, xb = xa;
+    while (xa < bw && !(twa[xa] == 0.25 && xa + 1 < bw && twb[xa + 1] == 0.25))
+        xa += 2;
+    xb = xa;
+    while (xb + 1 < bw && twa[xb] == 0.25 && twb[xb + 1] == 0.25)
+        xb += 2;
     for (size_t y = 0; y < sh; y++) {
         const double *srow = src + y * sw;
         double *h = hrow + y * (size_t)bw;
-        for (int64_t x = 0; x < bw; x++)
+        int64_t x = 0;
+        for (; x < xa && x < bw; x++)
+            h[x] = masked_mean(srow[ta[x]], srow[tb[x]], twa[x], twb[x]);
+#if defined(__SSE2__)
+        const __m128d q1 = _mm_set1_pd(0.25), q3 = _mm_set1_pd(0.75);
+        for (; x + 4 <= xb; x += 4) {
+            const double *sp = srow + tb[x]; /* s[p]: the even column's second tap */
+            __m128d A = _mm_loadu_pd(sp - 1), B = _mm_loadu_pd(sp), C = _mm_loadu_pd(sp + 1);
+            __m128d va = _mm_cmpord_pd(A, A), vb = _mm_cmpord_pd(B, B), vc = _mm_cmpord_pd(C, C);
+            /* both valid: the weighted sum; else the valid one (or NAN) */
+            __m128d e = _mm_add_pd(_mm_mul_pd(q1, A), _mm_mul_pd(q3, B));
+            __m128d o = _mm_add_pd(_mm_mul_pd(q3, B), _mm_mul_pd(q1, C));
+            __m128d eab = _mm_and_pd(va, vb), obc = _mm_and_pd(vb, vc);
+            e = _mm_or_pd(_mm_and_pd(eab, e), _mm_andnot_pd(eab, _mm_or_pd(_mm_and_pd(va, A), _mm_andnot_pd(va, B))));
+            o = _mm_or_pd(_mm_and_pd(obc, o), _mm_andnot_pd(obc, _mm_or_pd(_mm_and_pd(vb, B), _mm_andnot_pd(vb, C))));
+            _mm_storeu_pd(h + x, _mm_unpacklo_pd(e, o));
+            _mm_storeu_pd(h + x + 2, _mm_unpackhi_pd(e, o));
+        }
+#endif
+        for (; x < bw; x++)
             h[x] = masked_mean(srow[ta[x]], srow[tb[x]], twa[x], twb[x]);
     }
     for (int64_t y = 0; y < bh; y++) {
@@ -734,7 +765,21 @@ static sm_status upsample_direct(sm_raster *r, sm_context *ctx, sm_tiffdec *d, i
         bilinear_taps(my + y, nr, &a, &b, &wa, &wb);
         const double *ha = hrow + (size_t)(a - sy0) * (size_t)bw, *hb = hrow + (size_t)(b - sy0) * (size_t)bw;
         double *out = dst + (size_t)y * stride;
-        for (int64_t x = 0; x < bw; x++) {
+        int64_t x = 0;
+#if defined(__SSE2__)
+        const __m128d vwa = _mm_set1_pd(wa), vwb = _mm_set1_pd(wb), half = _mm_set1_pd(0.5);
+        for (; x + 2 <= bw; x += 2) {
+            __m128d A = _mm_loadu_pd(ha + x), B = _mm_loadu_pd(hb + x);
+            __m128d va = _mm_cmpord_pd(A, A), vb = _mm_cmpord_pd(B, B), both = _mm_and_pd(va, vb);
+            __m128d v = _mm_add_pd(_mm_mul_pd(vwa, A), _mm_mul_pd(vwb, B));
+            v = _mm_or_pd(_mm_and_pd(both, v), _mm_andnot_pd(both, _mm_or_pd(_mm_and_pd(va, A), _mm_andnot_pd(va, B))));
+            /* rounded half up (values below 2^16: int32 holds them); NAN stays */
+            __m128d rd = _mm_cvtepi32_pd(_mm_cvttpd_epi32(_mm_add_pd(v, half)));
+            __m128d ok = _mm_cmpord_pd(v, v);
+            _mm_storeu_pd(out + x, _mm_or_pd(_mm_and_pd(ok, rd), _mm_andnot_pd(ok, v)));
+        }
+#endif
+        for (; x < bw; x++) {
             double v = masked_mean(ha[x], hb[x], wa, wb);
             out[x] = v == v ? (double)(int64_t)(v + 0.5) : v; /* rounded half up; NAN stays */
         }
