@@ -84,14 +84,6 @@ static SM_ALWAYS_INLINE uint8_t rules_pixel(const sm_rules_params *p, float blue
  * the lanes no earlier rule has decided. A comparison with NaN is false in both, which makes
  * the scalar code's has() tests before a comparison implicit here. tests/test_classify.c
  * compares both on millions of random pixels with NaNs, zeros, infinities and thresholds. */
-static inline __m128 nd4(__m128 a, __m128 b, __m128 qnan)
-{
-    __m128 s = _mm_add_ps(a, b);
-    __m128 q = _mm_div_ps(_mm_sub_ps(a, b), s);
-    __m128 ok = _mm_and_ps(_mm_cmpneq_ps(s, _mm_setzero_ps()), _mm_cmpord_ps(s, s));
-    return _mm_or_ps(_mm_and_ps(ok, q), _mm_andnot_ps(ok, qnan));
-}
-
 /* lanes of `res` not yet decided and in `m` get class c */
 static inline void decide(__m128i *res, __m128i *done, __m128 m, int c)
 {
@@ -103,7 +95,7 @@ static inline void decide(__m128i *res, __m128i *done, __m128 m, int c)
 static inline __m128i rules4(const sm_rules_params *p, __m128 blue, __m128 green, __m128 red, __m128 nir,
                              __m128 swir1, __m128 swir2)
 {
-    const __m128 qnan = _mm_set1_ps(NAN), zero = _mm_setzero_ps();
+    const __m128 zero = _mm_setzero_ps();
     const __m128 inf = _mm_set1_ps(INFINITY);
     __m128i res = _mm_setzero_si128(), done = _mm_setzero_si128();
 #define P(f) _mm_set1_ps(p->f)
@@ -111,11 +103,11 @@ static inline __m128i rules4(const sm_rules_params *p, __m128 blue, __m128 green
     const __m128 absmask = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
     __m128 fin = _mm_and_ps(_mm_cmplt_ps(_mm_and_ps(red, absmask), inf), _mm_cmplt_ps(_mm_and_ps(nir, absmask), inf));
     decide(&res, &done, _mm_cmpeq_ps(fin, zero), SM_LC_NODATA); /* fin is all-ones or zero bits */
-    __m128 ndvi = nd4(nir, red, qnan);
+    __m128 ndvi = sm__normdiff4(nir, red);
     decide(&res, &done, _mm_cmpunord_ps(ndvi, ndvi), SM_LC_UNCLASSIFIED);
-    __m128 mndwi = nd4(green, swir1, qnan);
-    __m128 ndwi = nd4(green, nir, qnan);
-    __m128 ndmi = nd4(nir, swir1, qnan);
+    __m128 mndwi = sm__normdiff4(green, swir1);
+    __m128 ndwi = sm__normdiff4(green, nir);
+    __m128 ndmi = sm__normdiff4(nir, swir1);
     __m128 hasm = _mm_cmpord_ps(mndwi, mndwi);
     /* 1. open water */
     __m128 wt = _mm_or_ps(_mm_and_ps(hasm, _mm_cmpgt_ps(mndwi, P(water_mndwi_min))),
@@ -131,7 +123,7 @@ static inline __m128i rules4(const sm_rules_params *p, __m128 blue, __m128 green
     __m128 barren = _mm_cmplt_ps(ndvi, P(barren_ndvi_max));
     __m128 byblue = _mm_and_ps(_mm_cmpord_ps(blue, blue), _mm_cmpgt_ps(red, zero));
     __m128 flat = _mm_cmpge_ps(_mm_div_ps(blue, red), P(built_flatness_min));
-    __m128 ndbi_ok = _mm_or_ps(_mm_cmpunord_ps(swir1, swir1), _mm_cmpge_ps(nd4(swir1, nir, qnan), P(built_ndbi_min)));
+    __m128 ndbi_ok = _mm_or_ps(_mm_cmpunord_ps(swir1, swir1), _mm_cmpge_ps(sm__normdiff4(swir1, nir), P(built_ndbi_min)));
     __m128 built_b = _mm_and_ps(flat, ndbi_ok);
     __m128 byswir = _mm_and_ps(_mm_and_ps(_mm_cmpord_ps(swir1, swir1), _mm_cmpord_ps(swir2, swir2)),
                                _mm_cmpgt_ps(swir1, zero));

@@ -21,4 +21,17 @@ static inline float sm__ndbi(float nir, float swir1) { return sm__normdiff(swir1
 static inline float sm__nbr(float nir, float swir2) { return sm__normdiff(nir, swir2); }
 static inline float sm__ndmi(float nir, float swir1) { return sm__normdiff(nir, swir1); }
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+/* sm__normdiff on four lanes: the same operations, so the same floats (NaN where a + b is 0 or
+ * NaN). */
+static inline __m128 sm__normdiff4(__m128 a, __m128 b)
+{
+    __m128 s = _mm_add_ps(a, b);
+    __m128 q = _mm_div_ps(_mm_sub_ps(a, b), s);
+    __m128 ok = _mm_and_ps(_mm_cmpneq_ps(s, _mm_setzero_ps()), _mm_cmpord_ps(s, s));
+    return _mm_or_ps(_mm_and_ps(ok, q), _mm_andnot_ps(ok, _mm_set1_ps(NAN)));
+}
+#endif
+
 #endif

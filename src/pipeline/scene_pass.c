@@ -5,6 +5,9 @@
  * Strips are processed by worker threads in batches and merged in strip order, so the
  * result is the same for any number of threads. */
 #include <math.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -722,6 +725,48 @@ static sm_status collect_chunk(worker *w, const sm_window *cw)
 /* Reads and classifies the chunk `cw` of the strip (its first column is `c0` in the strip):
  * fills the strip's classes and NBR for those columns (collect mode: gathers the chunk's
  * training samples instead). */
+/* out[i] = (float)((dn[i] + off) * sc), NAN where dn[i] is NAN (and then valid[i] = 0 when
+ * valid is given). Four cells at a time with SSE2: the same operations on each cell as the
+ * scalar tail, so the same floats. */
+static void to_reflectance(const double *restrict dn, size_t n, double off, double sc, float *restrict out,
+                           uint8_t *restrict valid)
+{
+    size_t i = 0;
+#if defined(__SSE2__)
+    const __m128d vo = _mm_set1_pd(off), vs = _mm_set1_pd(sc);
+    const __m128 qnan = _mm_set1_ps(NAN);
+    for (; i + 4 <= n; i += 4) {
+        __m128d a = _mm_loadu_pd(dn + i), b = _mm_loadu_pd(dn + i + 2);
+        __m128 fa = _mm_cvtpd_ps(_mm_mul_pd(_mm_add_pd(a, vo), vs));
+        __m128 fb = _mm_cvtpd_ps(_mm_mul_pd(_mm_add_pd(b, vo), vs));
+        __m128 f = _mm_movelh_ps(fa, fb);
+        /* the cells that are not NAN, as four 32-bit lanes (from the doubles, as the scalar test) */
+        __m128i oka = _mm_shuffle_epi32(_mm_castpd_si128(_mm_cmpord_pd(a, a)), 0x08);
+        __m128i okb = _mm_shuffle_epi32(_mm_castpd_si128(_mm_cmpord_pd(b, b)), 0x08);
+        __m128 ok = _mm_movelh_ps(_mm_castsi128_ps(oka), _mm_castsi128_ps(okb));
+        _mm_storeu_ps(out + i, _mm_or_ps(_mm_and_ps(ok, f), _mm_andnot_ps(ok, qnan)));
+        if (valid) {
+            int m = _mm_movemask_ps(ok);
+            if (m != 15) {
+                for (int k = 0; k < 4; k++)
+                    if (!((m >> k) & 1))
+                        valid[i + (size_t)k] = 0;
+            }
+        }
+    }
+#endif
+    for (; i < n; i++) {
+        double v = dn[i];
+        if (v != v) {
+            if (valid)
+                valid[i] = 0;
+            out[i] = NAN;
+        } else {
+            out[i] = (float)((v + off) * sc);
+        }
+    }
+}
+
 /* Reads scene io's bands and mask over chunk `cw`: reflectances, validity, mask. */
 static sm_status read_scene_chunk(worker *w, scene_io *io, const sm_window *cw)
 {
@@ -739,18 +784,8 @@ static sm_status read_scene_chunk(worker *w, scene_io *io, const sm_window *cw)
         sm_resample rs = (fabs(rg.dx - g->dx) < 1e-9 * g->dx) ? SM_RESAMPLE_NEAREST : SM_RESAMPLE_BILINEAR;
         if ((st = sm_raster_read(b->raster, w->ctx, b->band, g, cw, rs, w->dn)) != SM_OK)
             return st;
-        float *out = io->c.refl[r];
-        for (size_t i = 0; i < n; i++) {
-            double v = w->dn[i];
-            if (isnan(v)) {
-                /* The 10 m bands decide validity; a missing coarse band only loses its indices. */
-                if (r <= SM__ROLE_NIR)
-                    io->valid[i] = 0;
-                out[i] = NAN;
-            } else {
-                out[i] = (float)((v + b->offset) * b->scale);
-            }
-        }
+        /* the 10 m bands decide validity; a missing coarse band only loses its indices */
+        to_reflectance(w->dn, n, b->offset, b->scale, io->c.refl[r], r <= SM__ROLE_NIR ? io->valid : NULL);
     }
     if (io->mask) {
         if ((st = sm_raster_read(io->mask, w->ctx, 1, g, cw, SM_RESAMPLE_NEAREST, w->dn)) != SM_OK)
@@ -808,7 +843,24 @@ static sm_status process_chunk(worker *w, const sm_window *cw, int64_t c0)
         uint8_t *dst = w->cls + (size_t)y * stride + (size_t)c0;
         float *nb = w->nbr + (size_t)y * stride + (size_t)c0;
         memcpy(dst, src, (size_t)cw->ncols);
-        for (int64_t x = 0; x < cw->ncols; x++) {
+        int64_t x = 0;
+#if defined(__SSE2__)
+        if (sw2) { /* four cells at a time: the same floats as the loop below */
+            const float *ni = nir + (size_t)y * (size_t)cw->ncols, *s2 = sw2 + (size_t)y * (size_t)cw->ncols;
+            const __m128i cnd = _mm_set1_epi32(SM__CODE_NODATA), ccl = _mm_set1_epi32(SM__CODE_CLOUD);
+            for (; x + 4 <= cw->ncols; x += 4) {
+                __m128 v = sm__normdiff4(_mm_loadu_ps(ni + x), _mm_loadu_ps(s2 + x));
+                __m128i k = _mm_setr_epi32(src[x], src[x + 1], src[x + 2], src[x + 3]);
+                __m128 unobs = _mm_castsi128_ps(_mm_or_si128(_mm_cmpeq_epi32(k, cnd), _mm_cmpeq_epi32(k, ccl)));
+                _mm_storeu_ps(nb + x, _mm_or_ps(_mm_andnot_ps(unobs, v), _mm_and_ps(unobs, _mm_set1_ps(NAN))));
+                hist[src[x]]++;
+                hist[src[x + 1]]++;
+                hist[src[x + 2]]++;
+                hist[src[x + 3]]++;
+            }
+        }
+#endif
+        for (; x < cw->ncols; x++) {
             size_t i = (size_t)y * (size_t)cw->ncols + (size_t)x;
             uint8_t k = src[x];
             int obs = k != SM__CODE_NODATA && k != SM__CODE_CLOUD;
