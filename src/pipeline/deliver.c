@@ -54,7 +54,7 @@ static sm_status deliver(sm_context *ctx, const sm_job *job, const char *dir, in
         if (!path || (st = sm_qml_write_confidence(ctx, path)) != SM_OK)
             goto end;
     }
-    if ((st = sm_progress(ctx, 0.995, "maps, QGIS project and report")) != SM_OK)
+    if ((st = sm_progress(ctx, 0.995, drawn ? "QGIS project and report" : "maps, QGIS project and report")) != SM_OK)
         goto end;
     if (!drawn && !job->no_maps && (st = sm_maps_write(ctx, job, dir, threads, &maps, &nmaps)) != SM_OK)
         goto end;
