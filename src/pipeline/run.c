@@ -2508,7 +2508,8 @@ static sm_status maps_start(sm_context *ctx, maps_job *m, const sm_job *job, con
         m->mp = (sm_map_parcels){sm_parcels_path(rs->plan.parcels), sm_parcels_layer_name(rs->plan.parcels), n,
                                  m->carbon, m->sink};
     }
-    if (threads > 1 && pthread_create(&m->tid, NULL, maps_main, m) == 0)
+    /* Without those values the maps read parcels.gpkg: only once it is written (maps_finish). */
+    if (m->carbon && threads > 1 && pthread_create(&m->tid, NULL, maps_main, m) == 0)
         m->running = 1;
     return SM_OK;
 }
