@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <gdal.h>
+#include <ogr_api.h>
 
 #include "e2e_util.h"
 #include "sinkmap/context.h"
@@ -106,12 +108,62 @@ static void test_same_maps_two_threads(void **state)
     check_threads(2);
 }
 
+
+/* Parcels from memory whose count is not the file's (the file changed under the run): one error
+ * naming the file, SM_ERR_INPUT; the right count draws. */
+static void test_count_mismatch(void **state)
+{
+    (void)state;
+    char err[8192], job_path[600], out[600], shp[600];
+    snprintf(job_path, sizeof job_path, "%s/job.ini", tmp);
+    snprintf(out, sizeof out, "%s/mismatch", tmp);
+    snprintf(shp, sizeof shp, "%s/xiaoban.shp", DEMO);
+    if (e2e_run(err, sizeof err, "run '%s' -o '%s' --threads 1 --quiet", job_path, out) != 0)
+        fail_msg("the demo run failed: %s", err);
+    GDALAllRegister();
+    GDALDatasetH ds = GDALOpenEx(shp, GDAL_OF_VECTOR | GDAL_OF_READONLY, NULL, NULL, NULL);
+    assert_non_null(ds);
+    OGRLayerH lay = GDALDatasetGetLayer(ds, 0);
+    size_t n = (size_t)OGR_L_GetFeatureCount(lay, TRUE);
+    char layer[128];
+    snprintf(layer, sizeof layer, "%s", OGR_L_GetName(lay));
+    GDALClose(ds);
+    assert_true(n > 10);
+    double *vals = malloc((n + 1) * sizeof *vals);
+    for (size_t i = 0; i <= n; i++)
+        vals[i] = NAN;
+    sm_context *ctx = sm_context_create();
+    sm_job *job = NULL;
+    assert_int_equal(sm_job_load(&job, ctx, job_path), SM_OK);
+    const size_t counts[3] = {n - 1, n + 1, n};
+    for (int t = 0; t < 3; t++) {
+        sm_map_parcels mp = {shp, layer, counts[t], vals, vals};
+        sm_map_info *maps = NULL;
+        size_t nmaps = 0;
+        sm_status st = sm_maps_write_from(ctx, job, out, 1, &mp, &maps, &nmaps);
+        if (t < 2) {
+            assert_int_equal(st, SM_ERR_INPUT);
+            assert_non_null(strstr(sm_context_message(ctx), "xiaoban.shp: the parcels changed while sinkmap was running"));
+            assert_null(maps);
+        } else {
+            if (st != SM_OK)
+                fail_msg("sm_maps_write_from: %s", sm_context_message(ctx));
+            assert_int_equal(nmaps, job->nscenes + 3);
+        }
+        free(maps);
+    }
+    free(vals);
+    sm_job_destroy(job);
+    sm_context_destroy(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_values_per_ha),
         cmocka_unit_test(test_same_maps_one_thread),
         cmocka_unit_test(test_same_maps_two_threads),
+        cmocka_unit_test(test_count_mismatch),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

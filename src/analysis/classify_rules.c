@@ -76,15 +76,14 @@ static SM_ALWAYS_INLINE uint8_t rules_pixel(const sm_rules_params *p, float blue
     return shrub ? SM_LC_SHRUB : SM_LC_GRASS;
 }
 
-
 #if defined(__SSE2__)
 /* The same tree on four pixels at once (SSE2): every quantity is computed for all four with the
  * scalar code's float operations in the same order (so the same floats: IEEE arithmetic, no
  * contraction), and the rules are applied in the scalar code's order, each setting the class of
  * the lanes no earlier rule has decided. A comparison with NaN is false in both, which makes
  * the scalar code's has() tests before a comparison implicit here. tests/test_classify.c
- * compares both on millions of random pixels with NaNs, zeros, infinities and thresholds. */
-/* lanes of `res` not yet decided and in `m` get class c */
+ * compares both on millions of random pixels with NaNs, zeros, infinities and thresholds.
+ * decide(): the lanes of `res` not yet decided and in `m` get class c. */
 static inline void decide(__m128i *res, __m128i *done, __m128 m, int c)
 {
     __m128i mi = _mm_andnot_si128(*done, _mm_castps_si128(m));

@@ -570,7 +570,6 @@ static sm_tiffdec *direct_decoder(sm_raster *r, sm_context *ctx, int band)
     return r->direct;
 }
 
-
 /* ---- integer-factor upsampling through the direct decoder ----
  * A coarser band of the same CRS (Sentinel-2's 20 m bands and SCL onto the 10 m grid) is what
  * GDAL's RasterIO resamples with a floating-point window. When the target cells are the source
@@ -728,10 +727,10 @@ static sm_status upsample_direct(sm_raster *r, sm_context *ctx, sm_tiffdec *d, i
     /* The interior columns in pairs: target columns x, x + 1 (x + mx even, source cell p) are
      * 1/4 s[p-1] + 3/4 s[p] and 3/4 s[p] + 1/4 s[p+1]; [xa, xb) holds whole such pairs whose
      * taps are all inside the raster (the edges keep the scalar loop). */
-    int64_t xa = (mx & 1) ? 1 : 0, xb = xa;
+    int64_t xa = (mx & 1) ? 1 : 0;
     while (xa < bw && !(twa[xa] == 0.25 && xa + 1 < bw && twb[xa + 1] == 0.25))
         xa += 2;
-    xb = xa;
+    int64_t xb = xa;
     while (xb + 1 < bw && twa[xb] == 0.25 && twb[xb + 1] == 0.25)
         xb += 2;
     for (size_t y = 0; y < sh; y++) {

@@ -421,8 +421,8 @@ static void vlayer_close(vlayer *l)
     memset(l, 0, sizeof *l);
 }
 
-/* Opens the first layer with geometries of an OGR file and a transformation to the view. */
-/* Opens the layer `name` of path, or (name NULL) its first layer with geometries. */
+/* Opens the layer `name` of an OGR file, or (name NULL) its first layer with geometries, and a
+ * transformation to the view. */
 static sm_status vlayer_open_named(sm_context *ctx, vlayer *l, const view *v, const char *path, const char *name)
 {
     memset(l, 0, sizeof *l);
@@ -622,13 +622,14 @@ static sm_status pcache_read(sm_context *ctx, pcache *c, cairo_t *cr, const view
             }
             c->cap = nc;
         }
+        if (mp && c->n >= mp->n) {
+            OGR_F_Destroy(f);
+            st = sm_error(ctx, SM_ERR_INPUT, "%s: the parcels changed while sinkmap was running", mp->path);
+            break;
+        }
         size_t i = c->n++;
+        c->paths[i] = NULL;
         if (mp) {
-            if (i >= mp->n) {
-                OGR_F_Destroy(f);
-                st = sm_error(ctx, SM_ERR_INPUT, "%s: the parcels changed while sinkmap was running", mp->path);
-                break;
-            }
             c->carbon[i] = mp->carbon[i];
             c->sink[i] = mp->sink[i];
         } else {
@@ -636,7 +637,6 @@ static sm_status pcache_read(sm_context *ctx, pcache *c, cairo_t *cr, const view
             c->carbon[i] = sm_map_carbon_per_ha(area, a, b);
             c->sink[i] = sm_map_sink_per_ha(area, sk);
         }
-        c->paths[i] = NULL;
         OGRGeometryH g = feature_geometry(&l, f);
         if (g) {
             cairo_new_path(cr);

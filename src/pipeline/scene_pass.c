@@ -722,9 +722,6 @@ static sm_status collect_chunk(worker *w, const sm_window *cw)
     return SM_OK;
 }
 
-/* Reads and classifies the chunk `cw` of the strip (its first column is `c0` in the strip):
- * fills the strip's classes and NBR for those columns (collect mode: gathers the chunk's
- * training samples instead). */
 /* out[i] = (float)((dn[i] + off) * sc), NAN where dn[i] is NAN (and then valid[i] = 0 when
  * valid is given). Four cells at a time with SSE2: the same operations on each cell as the
  * scalar tail, so the same floats. */
