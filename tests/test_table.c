@@ -417,6 +417,47 @@ static void test_writer_full_disk(void **state)
     sm_context_destroy(ctx);
 }
 
+/* Integers are written as %lld writes them (the writer formats them itself), across a buffer
+ * boundary: many rows through one writer into memory, compared with snprintf's text. */
+static void test_writer_integers(void **state)
+{
+    (void)state;
+    static const long long edge[] = {0, 1, -1, 9, 10, -10, 99, 100, 1234567890123LL, -987654321LL,
+                                     INT64_MAX, INT64_MIN, INT64_MIN + 1};
+    sm_context *ctx = sm_context_create();
+    char *mem = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&mem, &len);
+    assert_non_null(f);
+    sm_csv_writer *w = NULL;
+    assert_int_equal(sm_csv_writer_stream(&w, ctx, f, "mem", 0), SM_OK);
+    size_t cap = 1 << 22, n = 0;
+    char *want = malloc(cap);
+    assert_non_null(want);
+    uint64_t x = 88172645463325252ull;
+    for (int i = 0; i < 20000; i++) {
+        long long v;
+        if (i < (int)(sizeof edge / sizeof edge[0])) {
+            v = edge[i];
+        } else {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift64 */
+            v = (long long)(x >> (i % 64)) * (i % 3 == 0 ? -1 : 1);
+        }
+        assert_int_equal(sm_csv_writer_long(w, v), SM_OK);
+        assert_int_equal(sm_csv_writer_text(w, "x"), SM_OK);
+        assert_int_equal(sm_csv_writer_end_row(w), SM_OK);
+        n += (size_t)snprintf(want + n, cap - n, "%lld,x\n", v);
+    }
+    assert_int_equal(sm_csv_writer_close(w), SM_OK);
+    fclose(f);
+    assert_true(n > 65536); /* more than the writer's buffer */
+    assert_int_equal(len, n);
+    assert_memory_equal(mem, want, n);
+    free(mem);
+    free(want);
+    sm_context_destroy(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -425,6 +466,7 @@ int main(void)
         cmocka_unit_test(test_parse_errors),   cmocka_unit_test(test_getter_errors),
         cmocka_unit_test(test_parse_numbers),  cmocka_unit_test(test_format_double),
         cmocka_unit_test(test_writer_round_trip), cmocka_unit_test(test_writer_full_disk),
+        cmocka_unit_test(test_writer_integers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -775,7 +775,11 @@ struct sm_csv_writer {
     char *name;
     unsigned flags;
     size_t fields; /* fields written in the current record */
+    char *buf;     /* bytes not yet handed to f: one fwrite per WRITER_BUF bytes, not per field */
+    size_t len;
 };
+
+#define WRITER_BUF 65536
 
 static sm_status writer_new(sm_csv_writer **out, sm_context *ctx, FILE *f, int owns,
                             const char *name, unsigned flags)
@@ -788,13 +792,17 @@ static sm_status writer_new(sm_csv_writer **out, sm_context *ctx, FILE *f, int o
     w->owns = owns;
     w->flags = flags;
     w->name = sm__strdup(ctx, name ? name : "(stream)");
-    if (!w->name) {
+    w->buf = sm_malloc(ctx, WRITER_BUF);
+    if (!w->name || !w->buf) {
+        free(w->name);
+        free(w->buf);
         free(w);
         return SM_ERR_NOMEM;
     }
     if ((flags & SM_CSV_BOM) && fputs("\xEF\xBB\xBF", f) == EOF) {
         sm_status st = sm_error(ctx, SM_ERR_IO, "%s: write failed: %s", w->name, strerror(errno));
         free(w->name);
+        free(w->buf);
         free(w);
         return st;
     }
@@ -822,10 +830,31 @@ sm_status sm_csv_writer_stream(sm_csv_writer **out, sm_context *ctx, FILE *strea
     return writer_new(out, ctx, stream, 0, name, flags);
 }
 
-static sm_status put(sm_csv_writer *w, const char *s, size_t n)
+static sm_status write_out(sm_csv_writer *w, const char *s, size_t n)
 {
     if (n && fwrite(s, 1, n, w->f) != n)
         return sm_error(w->ctx, SM_ERR_IO, "%s: write failed: %s", w->name, strerror(errno));
+    return SM_OK;
+}
+
+static sm_status flush_buf(sm_csv_writer *w)
+{
+    size_t n = w->len;
+    w->len = 0;
+    return write_out(w, w->buf, n);
+}
+
+static sm_status put(sm_csv_writer *w, const char *s, size_t n)
+{
+    if (n > WRITER_BUF - w->len) {
+        sm_status st = flush_buf(w);
+        if (st != SM_OK)
+            return st;
+        if (n >= WRITER_BUF)
+            return write_out(w, s, n);
+    }
+    memcpy(w->buf + w->len, s, n);
+    w->len += n;
     return SM_OK;
 }
 
@@ -875,8 +904,16 @@ sm_status sm_csv_writer_long(sm_csv_writer *w, long long v)
     sm_status st;
     if ((st = separator(w)))
         return st;
-    int n = snprintf(buf, sizeof buf, "%lld", v);
-    return put(w, buf, (size_t)n);
+    /* the digits from the last: what %lld gives, without printf */
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+    char *e = buf + sizeof buf, *b = e;
+    do {
+        *--b = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--b = '-';
+    return put(w, b, (size_t)(e - b));
 }
 
 sm_status sm_csv_writer_end_row(sm_csv_writer *w)
@@ -897,12 +934,17 @@ sm_status sm_csv_writer_close(sm_csv_writer *w)
     sm_status st = SM_OK;
     if (!w)
         return SM_OK;
+    if ((st = flush_buf(w)) != SM_OK) {
+        sm_csv_writer_destroy(w);
+        return st;
+    }
     if (fflush(w->f) != 0 || ferror(w->f))
         st = sm_error(w->ctx, SM_ERR_IO, "%s: write failed: %s", w->name, strerror(errno));
     if (w->owns && fclose(w->f) != 0 && st == SM_OK)
         st = sm_error(w->ctx, SM_ERR_IO, "%s: close failed: %s", w->name, strerror(errno));
     w->f = NULL;
     free(w->name);
+    free(w->buf);
     free(w);
     return st;
 }
@@ -911,8 +953,11 @@ void sm_csv_writer_destroy(sm_csv_writer *w)
 {
     if (!w)
         return;
+    if (w->len && w->f)
+        (void)fwrite(w->buf, 1, w->len, w->f); /* what was written so far, as before buffering */
     if (w->owns && w->f)
         fclose(w->f);
     free(w->name);
+    free(w->buf);
     free(w);
 }

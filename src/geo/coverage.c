@@ -265,28 +265,29 @@ static void to_uv(const frame *f, const double *xy, double *u, double *v)
     *v = (f->y0 - xy[1]) / f->dy - f->row0;
 }
 
-/* Twice the signed area of a ring in (u, v), relative to its first vertex. */
-static double ring_area2_uv(const frame *f, const sm_ring *ring)
+/* A ring's vertices in (u, v), each converted once: uv[2 i], uv[2 i + 1]. */
+static void ring_to_uv(const frame *f, const sm_ring *ring, double *uv)
 {
-    double u0, v0, s = 0.0;
-    size_t n = ring->npoints;
-    to_uv(f, ring->xy, &u0, &v0);
+    for (size_t i = 0; i < ring->npoints; i++)
+        to_uv(f, ring->xy + 2 * i, &uv[2 * i], &uv[2 * i + 1]);
+}
+
+/* Twice the signed area of a ring in (u, v), relative to its first vertex. */
+static double ring_area2_uv(const double *uv, size_t n)
+{
+    double u0 = uv[0], v0 = uv[1], s = 0.0;
     for (size_t i = 1; i + 1 < n; i++) {
-        double ua, va, ub, vb;
-        to_uv(f, ring->xy + 2 * i, &ua, &va);
-        to_uv(f, ring->xy + 2 * (i + 1), &ub, &vb);
-        s += (ua - u0) * (vb - v0) - (ub - u0) * (va - v0);
+        const double *a = uv + 2 * i, *b = a + 2;
+        s += (a[0] - u0) * (b[1] - v0) - (b[0] - u0) * (a[1] - v0);
     }
     return s;
 }
 
-static void walk_ring(walk *k, const frame *f, const sm_ring *ring)
+static void walk_ring(walk *k, const double *uv, size_t n)
 {
-    size_t n = ring->npoints;
-    double ua, va, ub, vb;
-    to_uv(f, ring->xy + 2 * (n - 1), &ua, &va);
+    double ua = uv[2 * (n - 1)], va = uv[2 * (n - 1) + 1];
     for (size_t i = 0; i < n; i++) {
-        to_uv(f, ring->xy + 2 * i, &ub, &vb);
+        double ub = uv[2 * i], vb = uv[2 * i + 1];
         if (ua != ub || va != vb)
             walk_edge(k, ua, va, ub, vb);
         ua = ub;
@@ -399,6 +400,7 @@ sm_status sm_coverage_compute(sm_coverage *out, sm_context *ctx, const sm_grid *
                       grid->dx, grid->dy, (long long)grid->ncols, (long long)grid->nrows);
         goto end;
     }
+    size_t maxpts = 0;
     for (size_t p = 0; p < nparts; p++) {
         for (size_t r = 0; r < parts[p].nrings; r++) {
             const sm_ring *ring = &parts[p].rings[r];
@@ -416,6 +418,7 @@ sm_status sm_coverage_compute(sm_coverage *out, sm_context *ctx, const sm_grid *
                 ymin = y < ymin ? y : ymin;
                 ymax = y > ymax ? y : ymax;
             }
+            maxpts = ring->npoints > maxpts ? ring->npoints : maxpts;
         }
     }
     if (!(xmin <= xmax))
@@ -424,15 +427,16 @@ sm_status sm_coverage_compute(sm_coverage *out, sm_context *ctx, const sm_grid *
     sm_window win = sm_grid_window_for_box(grid, xmin, ymin, xmax, ymax);
     if (win.ncols == 0 || win.nrows == 0)
         goto end;
-    /* The weights, a row of running sums, then one byte per cell (crossed by a ring) in the
-     * same buffer. */
+    /* The weights, a row of running sums, one byte per cell (crossed by a ring), then a ring's
+     * vertices in cell units, in the same buffer. */
     if (sm_mul_size((size_t)win.ncols, (size_t)win.nrows, &ncells) ||
-        ncells > SIZE_MAX / sizeof(double) / 2 - (size_t)win.ncols - 2) {
+        ncells > SIZE_MAX / sizeof(double) / 2 - (size_t)win.ncols - 2 ||
+        maxpts > SIZE_MAX / sizeof(double) / 4) {
         st = sm_error(ctx, SM_ERR_NOMEM, "coverage: window of %lld x %lld cells is too large",
                       (long long)win.ncols, (long long)win.nrows);
         goto end;
     }
-    size_t need = ncells + (size_t)win.ncols + (ncells + 7) / 8;
+    size_t zeroed = ncells + (size_t)win.ncols + (ncells + 7) / 8, need = zeroed + 2 * maxpts;
     if (out->cap < need) {
         double *p = sm_realloc(ctx, out->frac, need * sizeof(double));
         if (!p) {
@@ -442,7 +446,7 @@ sm_status sm_coverage_compute(sm_coverage *out, sm_context *ctx, const sm_grid *
         out->frac = p;
         out->cap = need;
     }
-    memset(out->frac, 0, need * sizeof(double));
+    memset(out->frac, 0, zeroed * sizeof(double));
 
     frame f = {grid->x0, grid->y0, grid->dx, grid->dy, (double)win.col0, (double)win.row0};
     int64_t W = win.ncols, H = win.nrows;
@@ -467,17 +471,19 @@ sm_status sm_coverage_compute(sm_coverage *out, sm_context *ctx, const sm_grid *
 
     double *sums = buf + ncells;
     unsigned char *crossed = (unsigned char *)(sums + W);
+    double *uv = out->frac + zeroed;
     walk k = {buf, crossed, W, H, 1.0, 0.0, 0.0, 0.0, 0.0};
     for (size_t p = 0; p < nparts; p++) {
         for (size_t r = 0; r < parts[p].nrings; r++) {
             const sm_ring *ring = &parts[p].rings[r];
             if (ring->npoints < 3)
                 continue;
-            double a2 = ring_area2_uv(&f, ring);
+            ring_to_uv(&f, ring, uv);
+            double a2 = ring_area2_uv(uv, ring->npoints);
             if (a2 == 0.0)
                 continue;
             k.w = (a2 > 0.0 ? 1.0 : -1.0) * (r == 0 ? 1.0 : -1.0);
-            walk_ring(&k, &f, ring);
+            walk_ring(&k, uv, ring->npoints);
         }
     }
     /* The suffix sums over rows, bottom up, each row finished as soon as it is summed. */

@@ -7,6 +7,9 @@
 #include "sinkmap/ring.h"
 
 #include <math.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* Shewchuk's error bound for the orientation determinant evaluated in doubles (ccwerrboundA,
  * with epsilon = 2^-53): when |det| exceeds it times |detleft| + |detright|, det has the sign
@@ -34,13 +37,9 @@ static int orient_certain(const double *a, const double *b, const double *c)
     return 0;
 }
 
-/* 1: the closed segments p-q and r-s certainly share no point. */
+/* 1: the closed segments p-q and r-s, whose boxes meet, certainly share no point. */
 static int apart(const double *p, const double *q, const double *r, const double *s)
 {
-    /* boxes: comparisons of doubles are exact (all coordinates are finite here) */
-    if (MAX2(p[0], q[0]) < MIN2(r[0], s[0]) || MAX2(r[0], s[0]) < MIN2(p[0], q[0]) ||
-        MAX2(p[1], q[1]) < MIN2(r[1], s[1]) || MAX2(r[1], s[1]) < MIN2(p[1], q[1]))
-        return 1;
     int o1 = orient_certain(p, q, r), o2 = orient_certain(p, q, s);
     if (o1 != 0 && o1 == o2)
         return 1;
@@ -63,16 +62,48 @@ int sm_ring_certainly_simple(const double *xy, size_t npts)
             return 0;
     /* consecutive edges meet only at their shared point: a certain turn there */
     for (size_t i = 0; i < m; i++)
-        if (orient_certain(xy + 2 * i, xy + 2 * (i + 1), xy + 2 * ((i + 2) % m)) == 0)
+        if (orient_certain(xy + 2 * i, xy + 2 * (i + 1), xy + 2 * (i + 2 < m ? i + 2 : i + 2 - m)) == 0)
             return 0;
+    /* The edges' boxes: two edges whose boxes are disjoint share no point (comparisons of
+     * finite doubles are exact); the others need the orientation tests. The four comparisons
+     * are combined without branches: most pairs of a ring are far apart. */
+    double x0[SM_RING_SIMPLE_MAX_POINTS], x1[SM_RING_SIMPLE_MAX_POINTS];
+    double y0[SM_RING_SIMPLE_MAX_POINTS], y1[SM_RING_SIMPLE_MAX_POINTS];
+    for (size_t i = 0; i < m; i++) {
+        const double *a = xy + 2 * i, *b = a + 2;
+        x0[i] = MIN2(a[0], b[0]);
+        x1[i] = MAX2(a[0], b[0]);
+        y0[i] = MIN2(a[1], b[1]);
+        y1[i] = MAX2(a[1], b[1]);
+    }
     /* every other pair of edges apart (edge m-1 and edge 0 are consecutive through point 0) */
-    for (size_t i = 0; i + 2 < m; i++)
-        for (size_t j = i + 2; j < m; j++) {
-            if (i == 0 && j == m - 1)
+    for (size_t i = 0; i + 2 < m; i++) {
+        size_t jend = i == 0 ? m - 1 : m;
+        size_t j = i + 2;
+#ifdef __SSE2__
+        /* two edges j at a time: both boxes disjoint from edge i's, or look at each */
+        const __m128d ax0 = _mm_set1_pd(x0[i]), ax1 = _mm_set1_pd(x1[i]);
+        const __m128d ay0 = _mm_set1_pd(y0[i]), ay1 = _mm_set1_pd(y1[i]);
+        for (; j + 2 <= jend; j += 2) {
+            __m128d d = _mm_or_pd(_mm_or_pd(_mm_cmplt_pd(ax1, _mm_loadu_pd(x0 + j)),
+                                            _mm_cmplt_pd(_mm_loadu_pd(x1 + j), ax0)),
+                                  _mm_or_pd(_mm_cmplt_pd(ay1, _mm_loadu_pd(y0 + j)),
+                                            _mm_cmplt_pd(_mm_loadu_pd(y1 + j), ay0)));
+            int mask = _mm_movemask_pd(d);
+            if (mask == 3)
                 continue;
-            if (!apart(xy + 2 * i, xy + 2 * i + 2, xy + 2 * j, xy + 2 * j + 2))
+            if (!(mask & 1) && !apart(xy + 2 * i, xy + 2 * i + 2, xy + 2 * j, xy + 2 * j + 2))
+                return 0;
+            if (!(mask & 2) && !apart(xy + 2 * i, xy + 2 * i + 2, xy + 2 * j + 2, xy + 2 * j + 4))
                 return 0;
         }
+#endif
+        for (; j < jend; j++) {
+            int disjoint = (x1[i] < x0[j]) | (x1[j] < x0[i]) | (y1[i] < y0[j]) | (y1[j] < y0[i]);
+            if (!disjoint && !apart(xy + 2 * i, xy + 2 * i + 2, xy + 2 * j, xy + 2 * j + 2))
+                return 0;
+        }
+    }
     return 1;
 }
 

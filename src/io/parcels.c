@@ -300,6 +300,41 @@ int sm_parcel_geoms_bbox(const sm_parcel_geoms *g, size_t i, double *xmin, doubl
     return 1;
 }
 
+void sm__parcel_geoms_prefetch(const sm_parcel_geoms *g, size_t i, int stage)
+{
+#if defined(__GNUC__)
+    switch (stage) {
+    case 0:
+        __builtin_prefetch(g->nparts_of + i);
+        __builtin_prefetch(g->part0 + i);
+        __builtin_prefetch(g->bbox + 4 * i);
+        __builtin_prefetch(g->bbox + 4 * i + 3);
+        break;
+    case 1:
+        if (g->nparts_of[i])
+            __builtin_prefetch(g->parts + g->part0[i]);
+        break;
+    case 2:
+        if (g->nparts_of[i])
+            __builtin_prefetch(g->parts[g->part0[i]].rings);
+        break;
+    default:
+        if (g->nparts_of[i] && g->parts[g->part0[i]].nrings) {
+            const sm_ring *r = g->parts[g->part0[i]].rings;
+            const char *a = (const char *)r->xy, *b = (const char *)(r->xy + 2 * r->npoints);
+            for (; a < b; a += 64)
+                __builtin_prefetch(a);
+            __builtin_prefetch(b - 1);
+        }
+        break;
+    }
+#else
+    (void)g;
+    (void)i;
+    (void)stage;
+#endif
+}
+
 static char *field_list(OGRFeatureDefnH defn)
 {
     size_t cap = 256, len = 0;
