@@ -547,6 +547,82 @@ static void test_rounding_traps(void **state)
     sm_context_destroy(ctx);
 }
 
+/* The same corner trap on grids whose cells are not a power of two wide (0.2 m, 0.3 m, 2.5 m,
+ * 10/3 m ... at random origins): the vertices, written in map units, are rounded, and so are
+ * they when brought back to cell units, so the edge through the corner (8, 6) passes beside it
+ * by a rounding error one way or the other: the cell it touches at that corner, (row 6, col 7)
+ * of the triangle right of the edge, may hold a sliver of 1e-12 cells or less, never more.
+ * Whatever it holds, a cell is touched exactly when its exact weight is above 0 (a piece of
+ * the walk too short to measure counts as crossing its cell only if the edge meets the open
+ * cell), its two neighbours along the edge are crossed, and the weights sum to the area. The
+ * walk of a polygon inside its window and the general one (the grid cut so that the window is
+ * clipped) are both checked. */
+static void test_corner_traps_scaled(void **state)
+{
+    (void)state;
+    sm_context *ctx = sm_context_create();
+    sm_coverage a = {{0, 0, 0, 0}, NULL, 0}, b = a;
+    static const double scales[] = {0.1, 0.3, 0.7, 2.5, 10.0 / 3.0, 0.2, 30.0, 0.05};
+    int slivers = 0;
+    uint64_t x = 0x2545F4914F6CDD1Du;
+    int hits = 0;
+    for (int trial = 0; trial < 400; trial++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        double s = scales[trial % 8] * (1.0 + (double)(x % 1000) / 997.0);
+        double x0 = s * (double)((int64_t)(x >> 20) % 100000 - 50000) + (trial % 3 ? 0.0 : s * 0.25);
+        double y0 = s * (double)((int64_t)(x >> 40) % 100000);
+        int clip = trial % 4 == 3; /* the grid ends at column 15: the window is clipped */
+        sm_grid g = grid_make(x0, y0, s, s, clip ? 15 : 16, 12);
+        double t[6], trev[6];
+        const double uv[6] = {0.5, 0.5, 15.5, 11.5, 15.5, 0.5}; /* right of (0.5,0.5)->(15.5,11.5) */
+        for (int q = 0; q < 3; q++) {
+            t[2 * q] = x0 + uv[2 * q] * s;
+            t[2 * q + 1] = y0 - uv[2 * q + 1] * s;
+        }
+        for (int q = 0; q < 3; q++) {
+            trev[2 * q] = t[2 * (2 - q)];
+            trev[2 * q + 1] = t[2 * (2 - q) + 1];
+        }
+        for (int way = 0; way < 2; way++) {
+            sm_ring rt = {way ? trev : t, 3};
+            sm_polygon pt = {&rt, 1};
+            assert_int_equal(sm_coverage_compute(&a, ctx, &g, &pt, 1, SM_COVER_EXACT), SM_OK);
+            assert_int_equal(sm_coverage_compute(&b, ctx, &g, &pt, 1, SM_COVER_TOUCHED), SM_OK);
+            int64_t W = a.win.ncols, c0 = a.win.col0, r0 = a.win.row0;
+            assert_true(W >= 15 && a.win.nrows >= 11 && b.win.ncols == W);
+            /* cell (row, col) of the grid in the window */
+#define AT(m, row, col) (m).frac[((row) - r0) * W + ((col) - c0)]
+            if (!(AT(a, 6, 7) < 1e-12) || AT(b, 5, 7) != 1.0 || AT(b, 6, 8) != 1.0) {
+                print_error("trial %d (cell %.17g m, origin %.17g, %.17g, %s, way %d): exact (6,7) %g, "
+                            "touched (6,7) %g (5,7) %g (6,8) %g\n",
+                            trial, s, x0, y0, clip ? "clipped" : "inside", way, AT(a, 6, 7),
+                            AT(b, 6, 7), AT(b, 5, 7), AT(b, 6, 8));
+                fail();
+            }
+            slivers += AT(a, 6, 7) > 0.0;
+#undef AT
+            double sum = 0.0;
+            for (int64_t i = 0; i < W * a.win.nrows; i++) {
+                if (b.frac[i] != (a.frac[i] > 0.0 ? 1.0 : 0.0)) {
+                    print_error("trial %d (cell %.17g m, %s, way %d): cell %lld exact %g touched %g\n", trial,
+                                s, clip ? "clipped" : "inside", way, (long long)i, a.frac[i], b.frac[i]);
+                    fail();
+                }
+                sum += a.frac[i];
+            }
+            /* clipped at u = 15: less the sliver 15 <= u <= 15.5, of area (11/15) (15^2 - 14.5^2) / 2 */
+            double want = clip ? 82.5 - 11.0 / 15.0 * (15.0 * 15.0 - 14.5 * 14.5) / 2.0 : 82.5;
+            assert_true(fabs(sum - want) < 1e-9 * want);
+            hits++;
+        }
+    }
+    assert_int_equal(hits, 800);
+    print_message("corner traps: %d of 800 with a sliver in the corner cell\n", slivers);
+    sm_coverage_free(&a);
+    sm_coverage_free(&b);
+    sm_context_destroy(ctx);
+}
+
 static void test_api_contract(void **state)
 {
     (void)state;
@@ -1075,7 +1151,8 @@ int main(void)
         cmocka_unit_test(test_ring_on_cell_edges), cmocka_unit_test(test_small_and_large),
         cmocka_unit_test(test_utm_fixture),        cmocka_unit_test(test_circles),
         cmocka_unit_test(test_center_fixtures),    cmocka_unit_test(test_touched_fixtures),
-        cmocka_unit_test(test_rounding_traps),     cmocka_unit_test(test_api_contract),
+        cmocka_unit_test(test_rounding_traps),     cmocka_unit_test(test_corner_traps_scaled),
+        cmocka_unit_test(test_api_contract),
         cmocka_unit_test(test_polygon_area),       cmocka_unit_test(test_partition),
         cmocka_unit_test(test_random_oracle),
     };

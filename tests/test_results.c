@@ -24,7 +24,9 @@
 #include "sinkmap/results.h"
 #include "sinkmap/table.h"
 
-enum { NROWS = 40000 }; /* more than two chunks of the parallel writer (16384 rows) */
+/* more chunks of the parallel writer (16384 rows) than it keeps in memory at a time (two per
+ * thread): chunks written while later ones are still being formatted */
+enum { NROWS = 150000 };
 
 static char tmp[256], gpkg[320];
 

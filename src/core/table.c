@@ -148,12 +148,14 @@ static int format_double_printf(double v, char *tmp, size_t n)
 }
 
 /* The fast path gives exactly the reference's text without printf or strtod, for the normal
- * doubles whose P significant digits (P = 15, 16, 17) are v * 10^k rounded to an integer with
- * 0 <= k <= 27 (about 1e-11 <= |v| < 1e15: every figure sinkmap writes in practice). There
- * v = m * 2^e (m < 2^53), so v * 10^k = m * 5^k * 2^(e+k) is a 116-bit integer shifted by e+k:
- * the digits, the rounding (half to even, as printf) and the round-trip test (is the decimal
- * nearer to v than half the gap to each neighbouring double, ties to the even mantissa, as
- * strtod) are all exact in 128-bit integers. Anything else returns 0 (the reference is used). */
+ * doubles with 1e-11 <= |v| < 1e17 (every figure sinkmap writes in practice). There
+ * v = m * 2^e (m < 2^53), and v * 10^k (k = 16 - the decimal exponent of v, 0 <= k <= 27) is
+ * m * 5^k * 2^(e+k): a 116-bit integer a shifted by t = e + k. Its integer part q has 17
+ * digits; the 16- and 15-digit decimals are q / 10 and q / 100 rounded with what was cut off
+ * (q's last digits and the bits shifted out), half to even as printf rounds. Whether a decimal
+ * reads back as v (is nearer to v than half the gap to each neighbouring double, ties to the
+ * even mantissa, as strtod) is exact in 128-bit integers too. Anything else returns 0 (the
+ * reference is used). */
 __extension__ typedef unsigned __int128 sm__u128;
 
 static const uint64_t POW5[28] = {
@@ -170,22 +172,23 @@ static const uint64_t POW10[19] = {1u, 10u, 100u, 1000u, 10000u, 100000u, 100000
                                    1000000000000000u, 10000000000000000u, 100000000000000000u,
                                    1000000000000000000u};
 
-/* The P-digit decimal of m * 2^e (normal, positive): *digits in [10^(P-1), 10^P) and the
- * decimal exponent *x10 of its first digit; *round_trips says whether it reads back as v.
- * Returns 0 when out of the fast path's range. */
-static int digits_p(uint64_t m, int e, int even, int lower_closer, int p, uint64_t *digits, int *x10,
-                    int *round_trips)
+/* v * 10^k = a * 2^t with v = m * 2^e: k, a, t, its integer part q (17 digits) and the
+ * decimal exponent x of v's first digit. Returns 0 when out of the fast path's range. */
+typedef struct dec17 {
+    sm__u128 a, q, rem; /* rem: the sh bits shifted out of a (0 when t >= 0) */
+    int k, t, sh, x;
+} dec17;
+
+static int decimal17(uint64_t m, int e, dec17 *d)
 {
     /* log10(v) lies in [(e+52) log10 2, (e+53) log10 2): a first guess, corrected below. */
     int x = (int)floor((double)(e + 52) * 0.30102999566398120);
     for (int tries = 0; tries < 3; tries++) {
-        int k = p - 1 - x; /* v * 10^k has p digits */
+        int k = 16 - x; /* v * 10^k has 17 digits */
         if (k < 0 || k > 27)
             return 0;
-        sm__u128 a = (sm__u128)m * POW5[k];
-        int t = e + k;
-        sm__u128 q, rem = 0;
-        int sh = 0;
+        sm__u128 a = (sm__u128)m * POW5[k], q, rem = 0;
+        int t = e + k, sh = 0;
         if (t >= 0) {
             if (t > 60 || (a >> (60 - t)) != 0)
                 return 0; /* more than 18 digits: not this path */
@@ -197,52 +200,83 @@ static int digits_p(uint64_t m, int e, int even, int lower_closer, int p, uint64
             q = a >> sh;
             rem = a & ((((sm__u128)1) << sh) - 1);
         }
-        if (q >= POW10[p]) {
+        if (q >= POW10[17]) {
             x++;
             continue;
         }
-        if (q < POW10[p - 1]) {
+        if (q < POW10[16]) {
             x--;
             continue;
         }
-        sm__u128 d = q;
-        if (sh > 0) {
-            sm__u128 half = ((sm__u128)1) << (sh - 1);
-            if (rem > half || (rem == half && (q & 1)))
-                d++;
-        }
-        /* Round trip, in units of 2^-(sh+2) of v * 10^k: v is 4a, the decimal d << (sh+2), half
-         * the gap to the next double up 2 * 5^k, down the same or 5^k at a power of two. */
-        int rt = 1;
-        if (sh > 0) {
-            sm__u128 vv = a << 2, dd = d << (sh + 2);
-            sm__u128 hu = (sm__u128)POW5[k] << 1, hl = lower_closer ? (sm__u128)POW5[k] : hu;
-            if (dd >= vv)
-                rt = (dd - vv) < hu || ((dd - vv) == hu && even);
-            else
-                rt = (vv - dd) < hl || ((vv - dd) == hl && even);
-        }
-        if (d == POW10[p]) { /* 99...9.5 rounded up to 10^p */
-            d = POW10[p - 1];
-            x++;
-        }
-        *digits = (uint64_t)d;
-        *x10 = x;
-        *round_trips = rt;
+        *d = (dec17){a, q, rem, k, t, sh, x};
         return 1;
     }
     return 0;
 }
 
+/* The P-digit decimal (P = 15, 16, 17) of v from its 17-digit form: *digits in
+ * [10^(P-1), 10^P), the decimal exponent *x10 of its first digit; returns whether it reads
+ * back as v. */
+static int round_p(const dec17 *d, int p, int even, int lower_closer, uint64_t *digits, int *x10)
+{
+    uint64_t q = (uint64_t)d->q, div, qp64; /* q < 10^17: 64 bits; the divisions by constants */
+    if (p == 17)
+        div = 1, qp64 = q;
+    else if (p == 16)
+        div = 10, qp64 = q / 10;
+    else
+        div = 100, qp64 = q / 100;
+    sm__u128 qp = qp64, cut = q - qp64 * div;
+    /* what was cut off, against half a unit of the last digit kept, both times 2^(sh+1) */
+    sm__u128 twice = (cut << (d->sh + 1)) + (d->rem << 1), unit = (sm__u128)div << d->sh;
+    sm__u128 dp = qp + (twice > unit || (twice == unit && (qp & 1)));
+    /* Round trip, in units of 2^-(sh+2) of v * 10^k: v is a << (t + sh + 2), the decimal
+     * dp * div << (sh + 2), half the gap to the next double up 5^k << (t + sh + 1), down the
+     * same or 5^k << (t + sh) at a power of two. */
+    int s = d->t + d->sh;
+    sm__u128 vv = d->a << (s + 2), dd = (dp * div) << (d->sh + 2);
+    sm__u128 hu = (sm__u128)POW5[d->k] << (s + 1), hl = lower_closer ? (sm__u128)POW5[d->k] << s : hu;
+    int rt;
+    if (dd >= vv)
+        rt = (dd - vv) < hu || ((dd - vv) == hu && even);
+    else
+        rt = (vv - dd) < hl || ((vv - dd) == hl && even);
+    int x = d->x;
+    if (dp == POW10[p]) { /* 99...9.5 rounded up to 10^p */
+        dp = POW10[p - 1];
+        x++;
+    }
+    *digits = (uint64_t)dp;
+    *x10 = x;
+    return rt;
+}
+
 /* Writes digits (p of them, trailing zeros dropped) with decimal exponent x as %.{p}g does. */
 static int write_g(char *out, int neg, uint64_t digits, int x, int p)
 {
+    /* The p digits, two at a time, the last eight and the ones before them side by side (two
+     * short chains of divisions instead of one long one). */
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                "8081828384858687888990919293949596979899";
     char d[24];
     int n = p;
-    for (int i = p - 1; i >= 0; i--) {
-        d[i] = (char)('0' + digits % 10);
-        digits /= 10;
+    uint32_t lo = (uint32_t)(digits % 100000000u), hi = (uint32_t)(digits / 100000000u);
+    int at = p; /* p >= 15 here: hi has p - 8 >= 7 digits */
+    for (int c = 0; c < 4; c++) {
+        uint32_t r = lo % 100u;
+        lo /= 100u;
+        at -= 2;
+        memcpy(d + at, pairs + 2 * r, 2);
     }
+    while (at >= 2) {
+        uint32_t r = hi % 100u;
+        hi /= 100u;
+        at -= 2;
+        memcpy(d + at, pairs + 2 * r, 2);
+    }
+    if (at == 1)
+        d[0] = (char)('0' + hi);
     while (n > 1 && d[n - 1] == '0')
         n--;
     char *o = out;
@@ -294,13 +328,14 @@ static int format_double_fast(double v, char *tmp)
     int e = bexp - 1075;
     int even = (m & 1) == 0;
     int lower_closer = (m == (UINT64_C(1) << 52)) && bexp > 1;
+    dec17 d;
+    if (!decimal17(m, e, &d))
+        return 0;
     for (int p = 15; p <= 17; p++) {
         uint64_t digits;
-        int x, rt;
-        if (!digits_p(m, e, even, lower_closer, p, &digits, &x, &rt))
-            return 0;
-        if (rt || p == 17)
-            return rt ? write_g(tmp, neg, digits, x, p) : 0;
+        int x;
+        if (round_p(&d, p, even, lower_closer, &digits, &x))
+            return write_g(tmp, neg, digits, x, p);
     }
     return 0;
 }

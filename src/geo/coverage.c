@@ -61,6 +61,7 @@
 /* The state of one walk over the edges of one ring. */
 typedef struct walk {
     double *buf;            /* window cells, row-major */
+    double *spare;          /* W cells outside buf, written in place of the row above row 0 */
     unsigned char *crossed; /* one byte per cell: 1 when some ring passes through its interior */
     int64_t W, H;           /* window size in cells */
     double w;               /* +1 or -1: orientation times shell/hole */
@@ -94,7 +95,7 @@ static int edge_meets_open_cell(const walk *k, int64_t r0, int64_t j)
 }
 
 /* One piece in one cell: band r0 (-1 above, H below the window), column j in [0, W). */
-static void piece(walk *k, int64_t r0, int64_t j, double us, double vs, double ue, double ve)
+static inline __attribute__((always_inline)) void piece(walk *k, int64_t r0, int64_t j, double us, double vs, double ue, double ve)
 {
     if (r0 < 0)
         return;
@@ -265,11 +266,16 @@ static void to_uv(const frame *f, const double *xy, double *u, double *v)
     *v = (f->y0 - xy[1]) / f->dy - f->row0;
 }
 
-/* A ring's vertices in (u, v), each converted once: uv[2 i], uv[2 i + 1]. */
-static void ring_to_uv(const frame *f, const sm_ring *ring, double *uv)
+/* A ring's vertices in (u, v), each converted once: uv[2 i], uv[2 i + 1]. Returns 1 when
+ * every vertex lies in the window, [0, W] x [0, H]. */
+static int ring_to_uv(const frame *f, const sm_ring *ring, double *uv, double W, double H)
 {
-    for (size_t i = 0; i < ring->npoints; i++)
+    int inside = 1;
+    for (size_t i = 0; i < ring->npoints; i++) {
         to_uv(f, ring->xy + 2 * i, &uv[2 * i], &uv[2 * i + 1]);
+        inside &= (uv[2 * i] >= 0.0) & (uv[2 * i] <= W) & (uv[2 * i + 1] >= 0.0) & (uv[2 * i + 1] <= H);
+    }
+    return inside;
 }
 
 /* Twice the signed area of a ring in (u, v), relative to its first vertex. */
@@ -283,12 +289,101 @@ static double ring_area2_uv(const double *uv, size_t n)
     return s;
 }
 
-static void walk_ring(walk *k, const double *uv, size_t n)
+/* A slanted edge (neither vertical nor horizontal) whose ends both lie in the window: the
+ * common case, walked as one sequence of pieces instead of bands then cells. Each step goes
+ * to the nearer of the next column line and the next row line (both at a tie, through a cell
+ * corner), chosen and taken without branches; the number of lines of each kind is known in
+ * advance, so the walk never leaves the window. A line is reached where the edge's own
+ * equation meets it, computed from the edge's first end, and the crossing is clamped to the
+ * edge's box. Each piece does what piece() does for a piece in the window. */
+static void walk_edge_inside(walk *k, double ua, double va, double ub, double vb)
+{
+    const int64_t W = k->W;
+    k->au = ua;
+    k->av = va;
+    k->bu = ub;
+    k->bv = vb;
+    double du = ub - ua, dv = vb - va, adu = fabs(du), adv = fabs(dv);
+    double s_vu = dv / du, s_uv = du / dv;
+    double umin = du > 0.0 ? ua : ub, umax = du > 0.0 ? ub : ua;
+    double vmin = dv > 0.0 ? va : vb, vmax = dv > 0.0 ? vb : va;
+    int64_t su = du > 0.0 ? 1 : -1, sv = dv > 0.0 ? 1 : -1;
+    /* the cell the edge starts in, the first line of each kind ahead, how many lines */
+    int64_t j, r, ru, rv;
+    double mu, mv;
+    if (su > 0) {
+        j = (int64_t)floor(ua);
+        mu = (double)(j + 1);
+        ru = (int64_t)ceil(ub) - 1 - j;
+    } else {
+        j = (int64_t)ceil(ua) - 1;
+        mu = (double)j;
+        ru = j + 1 - (int64_t)floor(ub) - 1;
+    }
+    if (sv > 0) {
+        r = (int64_t)floor(va);
+        mv = (double)(r + 1);
+        rv = (int64_t)ceil(vb) - 1 - r;
+    } else {
+        r = (int64_t)ceil(va) - 1;
+        mv = (double)r;
+        rv = r + 1 - (int64_t)floor(vb) - 1;
+    }
+    double *buf = k->buf, w = k->w;
+    unsigned char *crossed = k->crossed;
+    double pu = ua, pv = va;
+    for (;;) {
+        double nu, nv;
+        int64_t cu, cv;
+        if (ru + rv > 0) {
+            /* the edge's parameter at each line, scaled by |du| |dv| so as not to divide */
+            double tu = ru > 0 ? fabs(mu - ua) * adv : INFINITY;
+            double tv = rv > 0 ? fabs(mv - va) * adu : INFINITY;
+            cu = tu <= tv;
+            cv = tv <= tu;
+            double iu = ua + (mv - va) * s_uv, iv = va + (mu - ua) * s_vu;
+            iu = iu < umin ? umin : (iu > umax ? umax : iu);
+            iv = iv < vmin ? vmin : (iv > vmax ? vmax : iv);
+            nu = cu ? mu : iu;
+            nv = cv ? mv : iv;
+        } else {
+            cu = cv = 0;
+            nu = ub;
+            nv = vb;
+        }
+        /* the piece (pu, pv) -> (nu, nv) in cell (r, j) */
+        int64_t i = r * W + j;
+        double pdu = nu - pu;
+        double f = 0.5 * (clamp01(pv - (double)r) + clamp01(nv - (double)r));
+        double p = -pdu * f;
+        buf[i] += w * p;
+        double *above = r >= 1 ? &buf[i - W] : &k->spare[j];
+        *above += w * (-pdu - p);
+        if (fabs(pdu) + fabs(nv - pv) > TINY_PIECE)
+            crossed[i] = 1;
+        else if (edge_meets_open_cell(k, r, j))
+            crossed[i] = 1;
+        if (!(cu | cv))
+            break;
+        j += cu * su;
+        mu += (double)(cu * su);
+        ru -= cu;
+        r += cv * sv;
+        mv += (double)(cv * sv);
+        rv -= cv;
+        pu = nu;
+        pv = nv;
+    }
+}
+
+static void walk_ring(walk *k, const double *uv, size_t n, int inside)
 {
     double ua = uv[2 * (n - 1)], va = uv[2 * (n - 1) + 1];
     for (size_t i = 0; i < n; i++) {
         double ub = uv[2 * i], vb = uv[2 * i + 1];
-        if (ua != ub || va != vb)
+        if (inside && ua != ub && va != vb)
+            walk_edge_inside(k, ua, va, ub, vb);
+        else if (ua != ub || va != vb)
             walk_edge(k, ua, va, ub, vb);
         ua = ub;
         va = vb;
@@ -472,18 +567,18 @@ sm_status sm_coverage_compute(sm_coverage *out, sm_context *ctx, const sm_grid *
     double *sums = buf + ncells;
     unsigned char *crossed = (unsigned char *)(sums + W);
     double *uv = out->frac + zeroed;
-    walk k = {buf, crossed, W, H, 1.0, 0.0, 0.0, 0.0, 0.0};
+    walk k = {buf, sums, crossed, W, H, 1.0, 0.0, 0.0, 0.0, 0.0};
     for (size_t p = 0; p < nparts; p++) {
         for (size_t r = 0; r < parts[p].nrings; r++) {
             const sm_ring *ring = &parts[p].rings[r];
             if (ring->npoints < 3)
                 continue;
-            ring_to_uv(&f, ring, uv);
+            int inside = ring_to_uv(&f, ring, uv, (double)W, (double)H);
             double a2 = ring_area2_uv(uv, ring->npoints);
             if (a2 == 0.0)
                 continue;
             k.w = (a2 > 0.0 ? 1.0 : -1.0) * (r == 0 ? 1.0 : -1.0);
-            walk_ring(&k, uv, ring->npoints);
+            walk_ring(&k, uv, ring->npoints, inside);
         }
     }
     /* The suffix sums over rows, bottom up, each row finished as soon as it is summed. */

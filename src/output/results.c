@@ -340,6 +340,7 @@ typedef struct csv_chunk {
     size_t len;
     sm_context *ctx;
     sm_status st;
+    int done;
 } csv_chunk;
 
 static void format_chunk(csv_chunk *c)
@@ -361,62 +362,90 @@ static void format_chunk(csv_chunk *c)
         c->st = sm_error(c->ctx, SM_ERR_NOMEM, "out of memory formatting %s", c->name);
 }
 
+/* The formatting threads take chunks in order, at most `window` ahead of the last one written,
+ * so that a few chunks are in memory at a time (their memory reused), not the whole file. */
 typedef struct csv_team {
     csv_chunk *chunks;
-    size_t n, stride, first;
+    size_t n, next, written, window;
+    int stop;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
 } csv_team;
 
 static void *format_chunks(void *arg)
 {
     csv_team *t = arg;
-    for (size_t c = t->first; c < t->n; c += t->stride)
+    for (;;) {
+        pthread_mutex_lock(&t->mu);
+        while (!t->stop && t->next < t->n && t->next >= t->written + t->window)
+            pthread_cond_wait(&t->cv, &t->mu);
+        if (t->stop || t->next >= t->n) {
+            pthread_mutex_unlock(&t->mu);
+            return NULL;
+        }
+        size_t c = t->next++;
+        pthread_mutex_unlock(&t->mu);
         format_chunk(&t->chunks[c]);
-    return NULL;
+        pthread_mutex_lock(&t->mu);
+        t->chunks[c].done = 1;
+        pthread_cond_broadcast(&t->cv);
+        pthread_mutex_unlock(&t->mu);
+    }
 }
 
 #define CSV_CHUNK_ROWS 16384
 
-/* The rows on `threads` threads, chunk by chunk into memory, then written in order: the same
- * bytes as one writer writing every row. */
+/* The rows formatted on `threads` threads, chunk by chunk into memory, each chunk written here
+ * as soon as it and those before it are done: the same bytes as one writer writing every row. */
 static sm_status write_rows_parallel(sm_csv_writer *w, sm_context *ctx, const csv_layout *L,
                                      const char *path, unsigned flags, int threads)
 {
     size_t n = L->r->nrows, nchunks = (n + CSV_CHUNK_ROWS - 1) / CSV_CHUNK_ROWS;
     csv_chunk *chunks = calloc(nchunks, sizeof *chunks);
-    csv_team *team = calloc((size_t)threads, sizeof *team);
     pthread_t *tid = calloc((size_t)threads, sizeof *tid);
-    int *started = calloc((size_t)threads, sizeof *started);
+    csv_team team = {chunks, nchunks, 0, 0, 2 * (size_t)threads, 0, PTHREAD_MUTEX_INITIALIZER,
+                     PTHREAD_COND_INITIALIZER};
+    int nstarted = 0;
     sm_status st = SM_OK;
-    if (!chunks || !team || !tid || !started) {
+    if (!chunks || !tid) {
         st = sm_error(ctx, SM_ERR_NOMEM, "out of memory writing %s", path);
         goto end;
     }
     for (size_t c = 0; c < nchunks; c++) {
         chunks[c] = (csv_chunk){L, path, flags, c * CSV_CHUNK_ROWS,
-                                c + 1 < nchunks ? (c + 1) * CSV_CHUNK_ROWS : n, NULL, 0, NULL, SM_OK};
+                                c + 1 < nchunks ? (c + 1) * CSV_CHUNK_ROWS : n, NULL, 0, NULL, SM_OK, 0};
         if (!(chunks[c].ctx = sm_context_create())) {
             st = sm_error(ctx, SM_ERR_NOMEM, "out of memory writing %s", path);
             goto end;
         }
     }
-    for (int t = 0; t < threads; t++) {
-        team[t] = (csv_team){chunks, nchunks, (size_t)threads, (size_t)t};
-        if (t > 0)
-            started[t] = pthread_create(&tid[t], NULL, format_chunks, &team[t]) == 0;
-    }
-    format_chunks(&team[0]);
-    for (int t = 1; t < threads; t++) {
-        if (started[t])
-            pthread_join(tid[t], NULL);
-        else
-            format_chunks(&team[t]); /* no thread to be had: do it here */
-    }
+    for (int t = 0; t < threads; t++)
+        if (pthread_create(&tid[nstarted], NULL, format_chunks, &team) == 0)
+            nstarted++;
     for (size_t c = 0; c < nchunks && st == SM_OK; c++) {
+        if (nstarted == 0) {
+            format_chunk(&chunks[c]); /* no thread to be had: one chunk after the other here */
+        } else {
+            pthread_mutex_lock(&team.mu);
+            while (!chunks[c].done)
+                pthread_cond_wait(&team.cv, &team.mu);
+            pthread_mutex_unlock(&team.mu);
+        }
         if (chunks[c].st != SM_OK)
             st = sm_error(ctx, chunks[c].st, "%s", sm_context_message(chunks[c].ctx));
         else
             st = sm_csv_writer_append(w, chunks[c].buf, chunks[c].len);
+        free(chunks[c].buf);
+        chunks[c].buf = NULL;
+        pthread_mutex_lock(&team.mu);
+        team.written = c + 1;
+        if (st != SM_OK)
+            team.stop = 1;
+        pthread_cond_broadcast(&team.cv);
+        pthread_mutex_unlock(&team.mu);
     }
+    for (int t = 0; t < nstarted; t++)
+        pthread_join(tid[t], NULL);
 end:
     if (chunks)
         for (size_t c = 0; c < nchunks; c++) {
@@ -424,9 +453,9 @@ end:
             sm_context_destroy(chunks[c].ctx);
         }
     free(chunks);
-    free(team);
     free(tid);
-    free(started);
+    pthread_mutex_destroy(&team.mu);
+    pthread_cond_destroy(&team.cv);
     return st;
 }
 

@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "core/util.h"
@@ -194,37 +193,6 @@ static void slot_free(strip_slot *sl, size_t nb)
     free(sl->spart);
 }
 
-/* A large buffer (a strip, or an array per parcel), freed with free(). On Linux it is asked to be
- * backed by huge pages where the system allows it (transparent huge pages in "madvise" mode): a
- * 4 kB page fault per 512 doubles, and the TLB misses of GDAL's copy into the strip, are a
- * measurable share of a pass over a raster that decodes fast (a tenth of the time). */
-static void *big_alloc(size_t bytes)
-{
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    const size_t huge = 2u << 20;
-    if (bytes >= huge) {
-        void *p = NULL;
-        size_t rounded = (bytes + huge - 1) / huge * huge;
-        if (posix_memalign(&p, huge, rounded) != 0)
-            return NULL;
-        madvise(p, rounded, MADV_HUGEPAGE); /* advice only: failure changes nothing */
-        return p;
-    }
-#endif
-    return malloc(bytes ? bytes : 1);
-}
-
-static void *big_calloc(size_t count, size_t size)
-{
-    size_t bytes;
-    if (sm_mul_size(count ? count : 1, size, &bytes))
-        return NULL;
-    void *p = big_alloc(bytes);
-    if (p)
-        memset(p, 0, bytes);
-    return p;
-}
-
 static void worker_free(worker *w)
 {
     sm_raster_close(w->r);
@@ -250,9 +218,9 @@ static sm_status worker_init(worker *w, sm_context *ctx, const zonal_plan *plan,
     if (sm_mul3_size(strip_cells, plan->nb, sizeof(double), &n))
         return sm_error(ctx, SM_ERR_NOMEM, "%s: a strip of %zu cells x %zu bands is too large",
                         raster, strip_cells, plan->nb);
-    w->buf = big_alloc(n);
+    w->buf = malloc(n ? n : 1);
     if (weights)
-        w->wbuf = big_alloc(strip_cells * sizeof(double));
+        w->wbuf = malloc(strip_cells * sizeof(double));
     if (!w->buf || (weights && !w->wbuf))
         return sm_error(ctx, SM_ERR_NOMEM, "out of memory for a strip of %zu cells", strip_cells);
     return SM_OK;
@@ -780,12 +748,12 @@ sm_status sm_zonal(sm_context *ctx, const char *raster, const char *parcels,
         st = sm_error(ctx, SM_ERR_NOMEM, "out of memory for %zu parcels", n);
         goto end;
     }
-    covered = big_calloc(n, sizeof *covered);
-    items = big_calloc(n, sizeof *items);
+    covered = calloc(n ? n : 1, sizeof *covered);
+    items = calloc(n ? n : 1, sizeof *items);
     if (plan.basic)
-        bacc = big_calloc(nacc, sizeof *bacc);
+        bacc = calloc(nacc, sizeof *bacc);
     else
-        acc = big_calloc(nacc, sizeof *acc); /* NULL until a parcel's first partial arrives */
+        acc = calloc(nacc, sizeof *acc); /* NULL until a parcel's first partial arrives */
     if (!covered || !items || (plan.basic ? !bacc : !acc)) {
         st = sm_error(ctx, SM_ERR_NOMEM, "out of memory for %zu parcels", n);
         goto end;
@@ -819,7 +787,7 @@ sm_status sm_zonal(sm_context *ctx, const char *raster, const char *parcels,
         /* Left to right: a counting sort on the first column, stable (ties keep parcel order);
          * then the parcels each strip crosses (CSR lists, left to right within a strip). */
         size_t *colpos = calloc((size_t)g.ncols + 1, sizeof *colpos);
-        sm__rowspan *sorted = big_calloc(nitems, sizeof *sorted);
+        sm__rowspan *sorted = calloc(nitems ? nitems : 1, sizeof *sorted);
         if (!colpos || !sorted) {
             free(colpos);
             free(sorted);
