@@ -1,7 +1,8 @@
 #!/bin/bash
 # bench/run.sh: `sinkmap zonal` on a county-size scene against the GDAL read floor and the peers.
 # Generates the scene once (bench/gen_scene.py) under a scratch folder, then measures wall time,
-# CPU time and peak RSS (GNU time) of: the read floor (bench/readfloor.c, and gdalinfo -checksum),
+# CPU time and peak RSS (GNU time) of: the read floor (bench/readfloor.c, and gdalinfo -checksum;
+# the parcels' own with bench/vecfloor.c),
 # `sinkmap zonal` (exact, count/sum/mean) at 1 and 2 threads, QGIS native:zonalstatisticsfb and
 # GRASS (v.in.ogr + v.to.rast + r.univar zones=) when installed; prints Markdown tables.
 #
@@ -59,6 +60,7 @@ echo "bench: data in $DATA" >&2
 "$PY" "$HERE/gen_scene.py" --out "$DATA" --counts "$(echo $COUNTS | tr ' ' ',')"
 SCENE="$DATA/scene.tif"
 cc -O2 -o "$DATA/readfloor" "$HERE/readfloor.c" $(pkg-config --cflags --libs gdal) -lpthread
+cc -O2 -o "$DATA/vecfloor" "$HERE/vecfloor.c" $(pkg-config --cflags --libs gdal)
 
 # run_timed LIMIT CMD...: runs CMD once under GNU time; prints "wall_s peak_rss_mb cpu_s" (cpu:
 # user + system, of CMD and its children), or "timeout" / "failed". Output and errors of CMD go
@@ -105,7 +107,7 @@ say "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 say ""
 
 # ---- the read floor ----
-declare -A FLOOR FLOORCPU
+declare -A FLOOR FLOORCPU VFLOOR BOTH
 if part floor; then
 say "## GDAL read floor: $(basename "$SCENE") ($(gdalinfo "$SCENE" | awk '/^Size is/ {print $3 $4}' | tr ',' 'x') Float32, 512x512 DEFLATE tiles)"
 say ""
@@ -120,6 +122,19 @@ done
 r=$(best "$REPEAT" gdalinfo -checksum "$SCENE")
 say "| gdalinfo -checksum | 1 | $(wall "$r") | $(cpu "$r") | $(rss "$r") |"
 say ""
+# The parcels' own read floor: OGR handing out every feature once (one thread: OGR reads a
+# layer in sequence). At a million parcels the GeoPackage is larger than the raster.
+say "## GDAL read floor of the parcels (vecfloor: OGR_L_GetNextFeature over the layer, 1 thread)"
+say ""
+say "| parcels | file MB | wall s | CPU s | peak RSS MB | raster (2 thr) + parcels floor, wall s |"
+say "|---:|---:|---:|---:|---:|---:|"
+for n in $COUNTS; do
+    r=$(best "$REPEAT" "$DATA/vecfloor" "$DATA/parcels_$n.gpkg")
+    VFLOOR[$n]=$(wall "$r")
+    BOTH[$n]=$(awk -v a="${FLOOR[2]}" -v b="$(wall "$r")" 'BEGIN { printf "%.2f", a + b }')
+    say "| $n | $(du -m "$DATA/parcels_$n.gpkg" | cut -f1) | $(wall "$r") | $(cpu "$r") | $(rss "$r") | ${BOTH[$n]} |"
+done
+say ""
 fi
 
 # ---- sinkmap ----
@@ -127,17 +142,19 @@ declare -A SM
 if part sinkmap; then
 say "## sinkmap zonal --mode exact --stats count,sum,mean (fastest of $REPEAT)"
 say ""
-say "| parcels | threads | wall s | CPU s | peak RSS MB | wall × read floor (same threads) | CPU × read floor |"
-say "|---:|---:|---:|---:|---:|---:|---:|"
+say "| parcels | threads | wall s | CPU s | peak RSS MB | wall × read floor (same threads) | CPU × read floor | wall × (raster + parcels floor) |"
+say "|---:|---:|---:|---:|---:|---:|---:|---:|"
 for n in $COUNTS; do
     for t in 1 2; do
         r=$(best "$REPEAT" "$SINKMAP" zonal "$SCENE" "$DATA/parcels_$n.gpkg" --stats count,sum,mean \
             --threads "$t" --quiet -o "$OUT/sinkmap_${n}_$t.csv")
         SM[$n,$t]=$(wall "$r")
-        say "| $n | $t | $(wall "$r") | $(cpu "$r") | $(rss "$r") | $(ratio "$(wall "$r")" "${FLOOR[$t]}") | $(ratio "$(cpu "$r")" "${FLOORCPU[$t]}") |"
+        both="-"
+        [ "$t" = 2 ] && both=$(ratio "$(wall "$r")" "${BOTH[$n]:-}")
+        say "| $n | $t | $(wall "$r") | $(cpu "$r") | $(rss "$r") | $(ratio "$(wall "$r")" "${FLOOR[$t]:-}") | $(ratio "$(cpu "$r")" "${FLOORCPU[$t]:-}") | $both |"
     done
     if ! cmp -s "$OUT/sinkmap_${n}_1.csv" "$OUT/sinkmap_${n}_2.csv"; then
-        say "| $n | | **1 and 2 threads differ** | | | | |"
+        say "| $n | | **1 and 2 threads differ** | | | | | |"
     fi
 done
 say ""
