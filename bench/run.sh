@@ -126,7 +126,7 @@ say ""
 # layer in sequence). At a million parcels the GeoPackage is larger than the raster.
 say "## GDAL read floor of the parcels (vecfloor: OGR_L_GetNextFeature over the layer, 1 thread)"
 say ""
-say "| parcels | file MB | wall s | CPU s | peak RSS MB | raster (2 thr) + parcels floor, wall s |"
+say "| parcels | file MiB | wall s | CPU s | peak RSS MB | raster (2 thr) + parcels floor, wall s |"
 say "|---:|---:|---:|---:|---:|---:|"
 for n in $COUNTS; do
     r=$(best "$REPEAT" "$DATA/vecfloor" "$DATA/parcels_$n.gpkg")

@@ -319,7 +319,7 @@ void sm__parcel_geoms_prefetch(const sm_parcel_geoms *g, size_t i, int stage)
             __builtin_prefetch(g->parts[g->part0[i]].rings);
         break;
     default:
-        if (g->nparts_of[i] && g->parts[g->part0[i]].nrings) {
+        if (g->nparts_of[i] && g->parts[g->part0[i]].nrings && g->parts[g->part0[i]].rings[0].npoints) {
             const sm_ring *r = g->parts[g->part0[i]].rings;
             const char *a = (const char *)r->xy, *b = (const char *)(r->xy + 2 * r->npoints);
             for (; a < b; a += 64)
