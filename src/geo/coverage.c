@@ -95,7 +95,7 @@ static int edge_meets_open_cell(const walk *k, int64_t r0, int64_t j)
 }
 
 /* One piece in one cell: band r0 (-1 above, H below the window), column j in [0, W). */
-static inline __attribute__((always_inline)) void piece(walk *k, int64_t r0, int64_t j, double us, double vs, double ue, double ve)
+static void piece(walk *k, int64_t r0, int64_t j, double us, double vs, double ue, double ve)
 {
     if (r0 < 0)
         return;
@@ -359,6 +359,9 @@ static void walk_edge_inside(walk *k, double ua, double va, double ub, double vb
         buf[i] += w * p;
         double *above = r >= 1 ? &buf[i - W] : &k->spare[j];
         *above += w * (-pdu - p);
+        /* A piece too short to measure marks its cell only if the edge meets the open cell,
+         * as in piece(). Here a corner is crossed as a tie of the two lines, so such a piece
+         * needs a tie that the products misjudge: a guard, not a path the tests reach. */
         if (fabs(pdu) + fabs(nv - pv) > TINY_PIECE)
             crossed[i] = 1;
         else if (edge_meets_open_cell(k, r, j))

@@ -1,4 +1,5 @@
-/* parcels_direct.h: how a layer of parcels was read (internal to libsinkmap and its tests).
+/* parcels_direct.h: how a layer of parcels was read, and a prefetch of their geometry for the
+ * passes that visit parcels in an order of their own (internal to libsinkmap and its tests).
  * GeoPackage tables are read directly with SQLite on several threads when every value and
  * geometry can be taken exactly as OGR would give it (src/io/parcels.c); anything else, and
  * everything when SINKMAP_DIRECT_GPKG=NO, goes through OGR. */
