@@ -289,6 +289,22 @@ static double ring_area2_uv(const double *uv, size_t n)
     return s;
 }
 
+/* Along one axis, for an edge from a to b (b > a when s = +1, b < a when s = -1): the cell
+ * index it starts in, the first grid line ahead of it, and how many lines lie strictly
+ * between a and b. */
+static void axis_start(double a, double b, int64_t s, int64_t *cell, double *line, int64_t *count)
+{
+    if (s > 0) {
+        *cell = (int64_t)floor(a);
+        *line = (double)(*cell + 1);
+        *count = (int64_t)ceil(b) - 1 - *cell;
+    } else {
+        *cell = (int64_t)ceil(a) - 1;
+        *line = (double)*cell;
+        *count = *cell - (int64_t)floor(b);
+    }
+}
+
 /* A slanted edge (neither vertical nor horizontal) whose ends both lie in the window: the
  * common case, walked as one sequence of pieces instead of bands then cells. Each step goes
  * to the nearer of the next column line and the next row line (both at a tie, through a cell
@@ -311,24 +327,8 @@ static void walk_edge_inside(walk *k, double ua, double va, double ub, double vb
     /* the cell the edge starts in, the first line of each kind ahead, how many lines */
     int64_t j, r, ru, rv;
     double mu, mv;
-    if (su > 0) {
-        j = (int64_t)floor(ua);
-        mu = (double)(j + 1);
-        ru = (int64_t)ceil(ub) - 1 - j;
-    } else {
-        j = (int64_t)ceil(ua) - 1;
-        mu = (double)j;
-        ru = j + 1 - (int64_t)floor(ub) - 1;
-    }
-    if (sv > 0) {
-        r = (int64_t)floor(va);
-        mv = (double)(r + 1);
-        rv = (int64_t)ceil(vb) - 1 - r;
-    } else {
-        r = (int64_t)ceil(va) - 1;
-        mv = (double)r;
-        rv = r + 1 - (int64_t)floor(vb) - 1;
-    }
+    axis_start(ua, ub, su, &j, &mu, &ru);
+    axis_start(va, vb, sv, &r, &mv, &rv);
     double *buf = k->buf, w = k->w;
     unsigned char *crossed = k->crossed;
     double pu = ua, pv = va;

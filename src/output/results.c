@@ -10,13 +10,13 @@
 #include <math.h>
 #include <ogr_api.h>
 #include <ogr_srs_api.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "core/util.h"
+#include "pipeline/internal.h"
 #include "sinkmap/raster.h"
 #include "sinkmap/table.h"
 
@@ -330,132 +330,84 @@ static sm_status write_rows(sm_csv_writer *w, const csv_layout *L, size_t i0, si
     return SM_OK;
 }
 
-/* Rows [i0, i1) formatted in memory by one thread, with a context of its own. */
-typedef struct csv_chunk {
+#define CSV_CHUNK_ROWS 16384
+
+/* The rows in chunks of CSV_CHUNK_ROWS, formatted in memory by the workers of the ordered
+ * pipeline (sm__pipe_run: at most two chunks per thread ahead of the writing) and written here
+ * in order as each is done: the same bytes as one writer writing every row. */
+typedef struct csv_pass {
     const csv_layout *L;
     const char *name;
     unsigned flags;
-    size_t i0, i1;
-    char *buf;
-    size_t len;
-    sm_context *ctx;
-    sm_status st;
-    int done;
-} csv_chunk;
+    sm_csv_writer *out;
+    sm_context **ctx; /* one per worker */
+    struct csv_slot {
+        char *buf;
+        size_t len;
+    } *slots;
+} csv_pass;
 
-static void format_chunk(csv_chunk *c)
+static sm_status csv_work(void *arg, int t, size_t m, size_t k)
 {
-    FILE *f = open_memstream(&c->buf, &c->len);
+    csv_pass *cp = arg;
+    struct csv_slot *sl = &cp->slots[k];
+    sm_context *ctx = cp->ctx[t];
+    size_t n = cp->L->r->nrows, i0 = m * CSV_CHUNK_ROWS, i1 = i0 + CSV_CHUNK_ROWS < n ? i0 + CSV_CHUNK_ROWS : n;
+    FILE *f = open_memstream(&sl->buf, &sl->len);
+    if (!f)
+        return sm_error(ctx, SM_ERR_NOMEM, "out of memory formatting %s", cp->name);
     sm_csv_writer *w = NULL;
-    if (!f) {
-        c->st = sm_error(c->ctx, SM_ERR_NOMEM, "out of memory formatting %s", c->name);
-        return;
-    }
-    c->st = sm_csv_writer_stream(&w, c->ctx, f, c->name, c->flags & ~(unsigned)SM_CSV_BOM);
-    if (c->st == SM_OK)
-        c->st = write_rows(w, c->L, c->i0, c->i1);
-    if (c->st == SM_OK)
-        c->st = sm_csv_writer_close(w);
+    sm_status st = sm_csv_writer_stream(&w, ctx, f, cp->name, cp->flags & ~(unsigned)SM_CSV_BOM);
+    if (st == SM_OK)
+        st = write_rows(w, cp->L, i0, i1);
+    if (st == SM_OK)
+        st = sm_csv_writer_close(w);
     else
         sm_csv_writer_destroy(w);
-    if (fclose(f) != 0 && c->st == SM_OK)
-        c->st = sm_error(c->ctx, SM_ERR_NOMEM, "out of memory formatting %s", c->name);
+    if (fclose(f) != 0 && st == SM_OK)
+        st = sm_error(ctx, SM_ERR_NOMEM, "out of memory formatting %s", cp->name);
+    return st;
 }
 
-/* The formatting threads take chunks in order, at most `window` ahead of the last one written,
- * so that a few chunks are in memory at a time (their memory reused), not the whole file. */
-typedef struct csv_team {
-    csv_chunk *chunks;
-    size_t n, next, written, window;
-    int stop;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-} csv_team;
-
-static void *format_chunks(void *arg)
+static sm_status csv_merge(void *arg, sm_context *ctx, size_t m, size_t k)
 {
-    csv_team *t = arg;
-    for (;;) {
-        pthread_mutex_lock(&t->mu);
-        while (!t->stop && t->next < t->n && t->next >= t->written + t->window)
-            pthread_cond_wait(&t->cv, &t->mu);
-        if (t->stop || t->next >= t->n) {
-            pthread_mutex_unlock(&t->mu);
-            return NULL;
-        }
-        size_t c = t->next++;
-        pthread_mutex_unlock(&t->mu);
-        format_chunk(&t->chunks[c]);
-        pthread_mutex_lock(&t->mu);
-        t->chunks[c].done = 1;
-        pthread_cond_broadcast(&t->cv);
-        pthread_mutex_unlock(&t->mu);
-    }
+    (void)ctx;
+    (void)m;
+    csv_pass *cp = arg;
+    struct csv_slot *sl = &cp->slots[k];
+    sm_status st = sm_csv_writer_append(cp->out, sl->buf, sl->len);
+    free(sl->buf);
+    sl->buf = NULL;
+    sl->len = 0;
+    return st;
 }
 
-#define CSV_CHUNK_ROWS 16384
+static sm_context *csv_ctx(void *arg, int t)
+{
+    return ((csv_pass *)arg)->ctx[t];
+}
 
-/* The rows formatted on `threads` threads, chunk by chunk into memory, each chunk written here
- * as soon as it and those before it are done: the same bytes as one writer writing every row. */
 static sm_status write_rows_parallel(sm_csv_writer *w, sm_context *ctx, const csv_layout *L,
                                      const char *path, unsigned flags, int threads)
 {
-    size_t n = L->r->nrows, nchunks = (n + CSV_CHUNK_ROWS - 1) / CSV_CHUNK_ROWS;
-    csv_chunk *chunks = calloc(nchunks, sizeof *chunks);
-    pthread_t *tid = calloc((size_t)threads, sizeof *tid);
-    csv_team team = {chunks, nchunks, 0, 0, 2 * (size_t)threads, 0, PTHREAD_MUTEX_INITIALIZER,
-                     PTHREAD_COND_INITIALIZER};
-    int nstarted = 0;
+    size_t nchunks = (L->r->nrows + CSV_CHUNK_ROWS - 1) / CSV_CHUNK_ROWS, nslots = sm__pipe_slots(threads);
+    csv_pass cp = {L, path, flags, w, calloc((size_t)threads, sizeof *cp.ctx), calloc(nslots, sizeof *cp.slots)};
     sm_status st = SM_OK;
-    if (!chunks || !tid) {
+    if (!cp.ctx || !cp.slots)
         st = sm_error(ctx, SM_ERR_NOMEM, "out of memory writing %s", path);
-        goto end;
-    }
-    for (size_t c = 0; c < nchunks; c++) {
-        chunks[c] = (csv_chunk){L, path, flags, c * CSV_CHUNK_ROWS,
-                                c + 1 < nchunks ? (c + 1) * CSV_CHUNK_ROWS : n, NULL, 0, NULL, SM_OK, 0};
-        if (!(chunks[c].ctx = sm_context_create())) {
+    for (int t = 0; st == SM_OK && t < threads; t++)
+        if (!(cp.ctx[t] = sm_context_create()))
             st = sm_error(ctx, SM_ERR_NOMEM, "out of memory writing %s", path);
-            goto end;
-        }
+    if (st == SM_OK) {
+        sm__pipe_ops ops = {&cp, csv_work, csv_merge, csv_ctx};
+        st = sm__pipe_run(ctx, nchunks, threads, &ops);
     }
-    for (int t = 0; t < threads; t++)
-        if (pthread_create(&tid[nstarted], NULL, format_chunks, &team) == 0)
-            nstarted++;
-    for (size_t c = 0; c < nchunks && st == SM_OK; c++) {
-        if (nstarted == 0) {
-            format_chunk(&chunks[c]); /* no thread to be had: one chunk after the other here */
-        } else {
-            pthread_mutex_lock(&team.mu);
-            while (!chunks[c].done)
-                pthread_cond_wait(&team.cv, &team.mu);
-            pthread_mutex_unlock(&team.mu);
-        }
-        if (chunks[c].st != SM_OK)
-            st = sm_error(ctx, chunks[c].st, "%s", sm_context_message(chunks[c].ctx));
-        else
-            st = sm_csv_writer_append(w, chunks[c].buf, chunks[c].len);
-        free(chunks[c].buf);
-        chunks[c].buf = NULL;
-        pthread_mutex_lock(&team.mu);
-        team.written = c + 1;
-        if (st != SM_OK)
-            team.stop = 1;
-        pthread_cond_broadcast(&team.cv);
-        pthread_mutex_unlock(&team.mu);
-    }
-    for (int t = 0; t < nstarted; t++)
-        pthread_join(tid[t], NULL);
-end:
-    if (chunks)
-        for (size_t c = 0; c < nchunks; c++) {
-            free(chunks[c].buf);
-            sm_context_destroy(chunks[c].ctx);
-        }
-    free(chunks);
-    free(tid);
-    pthread_mutex_destroy(&team.mu);
-    pthread_cond_destroy(&team.cv);
+    for (size_t k = 0; cp.slots && k < nslots; k++)
+        free(cp.slots[k].buf);
+    for (int t = 0; cp.ctx && t < threads; t++)
+        sm_context_destroy(cp.ctx[t]);
+    free(cp.slots);
+    free(cp.ctx);
     return st;
 }
 
